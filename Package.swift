@@ -1,0 +1,29 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "disttrain",
+    platforms: [.macOS(.v13)],
+    products: [.executable(name: "disttrain", targets: ["DistTrain"])],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, reached through pkg-config (see scripts/setup.sh for the apt packages).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
+
+        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        .target(name: "Models", dependencies: ["Tensor"]),
+        .target(name: "IO", dependencies: ["CHDF5"]),
+        .executableTarget(name: "DistTrain", dependencies: [
+            "Tensor", "Models", "IO", "CMPI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "IO"], path: "Tests/TensorTests"),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor", "IO"], path: "Tests/ModelsTests"),
+        .testTarget(name: "IOTests", dependencies: ["IO", "CMPI"], path: "Tests/IOTests"),
+    ]
+)

@@ -1,0 +1,16 @@
+#ifndef CMPI_SHIM_H
+#define CMPI_SHIM_H
+#include <mpi.h>
+// Open MPI's handles are macros over incomplete struct types, which Swift cannot import.
+static inline MPI_Comm     cmpi_comm_world(void)    { return MPI_COMM_WORLD; }
+static inline MPI_Datatype cmpi_float(void)         { return MPI_FLOAT; }
+static inline MPI_Datatype cmpi_double(void)        { return MPI_DOUBLE; }
+static inline MPI_Datatype cmpi_int64(void)         { return MPI_INT64_T; }
+static inline MPI_Datatype cmpi_byte(void)          { return MPI_BYTE; }
+static inline MPI_Op       cmpi_op_sum(void)        { return MPI_SUM; }
+static inline MPI_Op       cmpi_op_max(void)        { return MPI_MAX; }
+static inline MPI_Op       cmpi_op_min(void)        { return MPI_MIN; }
+static inline void        *cmpi_in_place(void)      { return MPI_IN_PLACE; }
+static inline MPI_Status  *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline MPI_Request  cmpi_request_null(void)  { return MPI_REQUEST_NULL; }
+#endif

@@ -1,0 +1,36 @@
+import Foundation
+import Tensor
+
+/// Adam (Kingma & Ba) over one flat parameter buffer, in PyTorch's exact order of operations:
+///   m ← lerp(m, g, 1−β1);  v ← β2·v + (1−β2)·g²;  p ← p − (lr/(1−β1^k)) · m / (√v/√(1−β2^k) + ε)
+public final class Adam {
+    public let beta1, beta2, epsilon: Float
+    /// First and second moments, the same layout as the parameters.
+    public let firstMoment, secondMoment: FloatBuffer
+    /// Updates applied so far (k above).
+    public var step = 0
+
+    public init(parameterCount: Int, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
+        self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
+        firstMoment = FloatBuffer(count: parameterCount); secondMoment = FloatBuffer(count: parameterCount)
+    }
+
+    /// One update of `parameters` from `gradients` at learning rate `learningRate`.
+    public func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Float) {
+        precondition(parameters.count == firstMoment.count && gradients.count == firstMoment.count)
+        step += 1
+        let bias1 = 1 - Float(pow(Double(beta1), Double(step)))
+        let bias2Root = Float((1 - pow(Double(beta2), Double(step))).squareRoot())
+        let stepSize = learningRate / bias1
+        let w1 = 1 - beta1, b2 = beta2, w2 = 1 - beta2, eps = epsilon
+        let p = parameters.pointer, g = gradients.pointer, m = firstMoment.pointer, v = secondMoment.pointer
+        for i in 0..<parameters.count {
+            let gi = g[i]
+            let mi = m[i] + w1 * (gi - m[i])
+            let vi = v[i] * b2 + w2 * gi * gi
+            m[i] = mi; v[i] = vi
+            p[i] -= stepSize * (mi / (vi.squareRoot() / bias2Root + eps))
+        }
+    }
+}
+

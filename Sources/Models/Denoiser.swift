@@ -1,0 +1,49 @@
+import Tensor
+
+/// A noise-prediction network ε̂(x_t, t) with explicit forward and backward passes over flat buffers.
+/// Two implementations: `UNetDenoiser` (images) and `MLPDenoiser` (2-D toy data).
+public protocol Denoiser: AnyObject {
+    /// Trainable tensors by PyTorch state_dict name; `parameters` and `gradients` follow this table.
+    var parameterTable: ParameterTable { get }
+    /// Non-trainable state (BatchNorm running statistics); `buffers` follows this table.
+    var bufferTable: ParameterTable { get }
+    var parameters: FloatBuffer { get }
+    var gradients: FloatBuffer { get }
+    var buffers: FloatBuffer { get }
+    /// The largest batch the activations were sized for.
+    var batchCapacity: Int { get }
+    /// Shape of one sample: [C, H, W] for images, [dim] for points.
+    var sampleShape: [Int] { get }
+    /// Forward multiply-accumulates for one sample.
+    var multiplyAccumulatesPerSample: Int { get }
+    /// Train mode uses batch statistics in BatchNorm; eval mode the running ones.
+    var training: Bool { get set }
+
+    /// output[batch, sample…] = ε̂(input, timesteps); keeps what `backward` needs.
+    func forward(input: UnsafePointer<Float>, timesteps: UnsafePointer<Int32>, output: UnsafeMutablePointer<Float>, batch: Int)
+    /// Gradients of Σ output·outputGrad for the last `forward`, written to `gradients` (added to them
+    /// when `accumulate`).
+    func backward(outputGrad: UnsafePointer<Float>, accumulate: Bool)
+}
+
+extension Denoiser {
+    public var sampleCount: Int { sampleShape.reduce(1, *) }
+
+    /// PyTorch's default initialisation from `seed`, identical wherever it runs.
+    public func initialize(seed: UInt64) {
+        var rng = Philox(seed: seed, stream: RandomStream.initialization)
+        parameterTable.initialize(parameters.pointer, rng: &rng)
+        bufferTable.initialize(buffers.pointer, rng: &rng)
+    }
+
+    var pointers: ModelPointers {
+        ModelPointers(parameters: parameters.pointer, gradients: gradients.pointer, buffers: buffers.pointer)
+    }
+}
+
+/// Stream numbers that keep the run's random draws independent of one another.
+public enum RandomStream {
+    public static let initialization: UInt64 = 0
+    /// Timesteps and noise of training rank r use stream `training + r`.
+    public static let training: UInt64 = 1 << 32
+}

@@ -1,0 +1,137 @@
+import Foundation
+
+// BatchNorm2d on CNHW activations: channel c is the contiguous run x[c, 0..<M], M = N·H·W.
+// Train mode normalises with the batch statistics and updates the running ones (momentum, unbiased
+// variance, as PyTorch); eval mode uses the running statistics. `relu` fuses the ReLU that follows
+// every BatchNorm in the U-Net, so the normalised values never make a trip through memory of their own.
+
+public struct BatchNormShape: Sendable, Equatable {
+    public let channels: Int
+    /// N·H·W values per channel.
+    public let valuesPerChannel: Int
+    public let epsilon: Float
+    public let momentum: Float
+    public init(channels: Int, valuesPerChannel: Int, epsilon: Float = 1e-5, momentum: Float = 0.1) {
+        self.channels = channels; self.valuesPerChannel = valuesPerChannel
+        self.epsilon = epsilon; self.momentum = momentum
+    }
+}
+
+/// Train mode: y = γ·(x − mean)/√(var + ε) + β with the batch's mean and biased variance, then ReLU if
+/// `relu`. Saves mean and 1/√(var + ε) per channel for the backward pass and updates the running statistics.
+public func batchNormTrainForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                                  weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                  runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
+                                  savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
+                                  shape s: BatchNormShape, relu: Bool) {
+    let m = s.valuesPerChannel
+    parallelFor(s.channels) { c in
+        let x = input + c * m, y = output + c * m
+        let mean = Double(sumOf(x, count: m)) / Double(m)
+        let meanF = Float(mean)
+        var squares = SIMD8<Double>(); var i = 0
+        while i + 8 <= m {
+            var d = SIMD8<Float>()
+            for j in 0..<8 { d[j] = x[i + j] - meanF }
+            let dd = SIMD8<Double>(d) // widen before squaring: the sum spans thousands of values
+            squares += dd * dd
+            i += 8
+        }
+        var sumSquares = squares.sum()
+        while i < m { let d = Double(x[i] - meanF); sumSquares += d * d; i += 1 }
+        let variance = sumSquares / Double(m)
+        let invStd = Float(1 / (variance + Double(s.epsilon)).squareRoot())
+        savedMean[c] = meanF; savedInvStd[c] = invStd
+        let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
+        runningMean[c] = (1 - s.momentum) * runningMean[c] + s.momentum * meanF
+        runningVar[c] = (1 - s.momentum) * runningVar[c] + s.momentum * Float(unbiased)
+        applyAffine(y, x, scale: weight[c] * invStd, shift: bias[c] - meanF * weight[c] * invStd, count: m, relu: relu)
+    }
+}
+
+/// Eval mode: y = γ·(x − running_mean)/√(running_var + ε) + β, then ReLU if `relu`.
+public func batchNormEvalForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                 runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
+                                 shape s: BatchNormShape, relu: Bool) {
+    let m = s.valuesPerChannel
+    parallelFor(s.channels) { c in
+        let invStd = 1 / (runningVar[c] + s.epsilon).squareRoot()
+        applyAffine(output + c * m, input + c * m, scale: weight[c] * invStd,
+                    shift: bias[c] - runningMean[c] * weight[c] * invStd, count: m, relu: relu)
+    }
+}
+
+@inline(__always)
+private func applyAffine(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, scale: Float, shift: Float,
+                         count: Int, relu: Bool) {
+    if relu {
+        for i in 0..<count { y[i] = max(x[i] * scale + shift, 0) }
+    } else {
+        for i in 0..<count { y[i] = x[i] * scale + shift }
+    }
+}
+
+/// Gradients of `batchNormTrainForward` (with its ReLU when `relu`), from the pre-normalisation input
+/// and the saved statistics. `outputGrad` is the gradient at the (ReLU) output. `inputGrad` is
+/// overwritten and may alias `outputGrad`; `weightGrad`, `biasGrad` are overwritten or added to.
+public func batchNormTrainBackward(inputGrad: UnsafeMutablePointer<Float>, weightGrad: UnsafeMutablePointer<Float>,
+                                   biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                                   input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                   savedMean: UnsafePointer<Float>, savedInvStd: UnsafePointer<Float>,
+                                   shape s: BatchNormShape, relu: Bool, accumulate: Bool = false) {
+    let m = s.valuesPerChannel
+    parallelFor(s.channels) { c in
+        let x = input + c * m, dy = outputGrad + c * m, dx = inputGrad + c * m
+        let mean = savedMean[c], invStd = savedInvStd[c], gamma = weight[c], beta = bias[c]
+        // Pass 1: Σ g and Σ g·x̂, where g is the gradient at the BatchNorm output (ReLU mask applied).
+        var sumG = 0.0, sumGXhat = 0.0
+        var accG = SIMD8<Double>(), accGX = SIMD8<Double>(); var i = 0
+        while i + 8 <= m {
+            var g = SIMD8<Float>(), xh = SIMD8<Float>()
+            for j in 0..<8 {
+                let xhat = (x[i + j] - mean) * invStd
+                xh[j] = xhat
+                g[j] = (relu && xhat * gamma + beta <= 0) ? 0 : dy[i + j]
+            }
+            accG += SIMD8<Double>(g); accGX += SIMD8<Double>(g * xh)
+            i += 8
+        }
+        sumG = accG.sum(); sumGXhat = accGX.sum()
+        while i < m {
+            let xhat = (x[i] - mean) * invStd
+            let g = (relu && xhat * gamma + beta <= 0) ? 0 : dy[i]
+            sumG += Double(g); sumGXhat += Double(g * xhat)
+            i += 1
+        }
+        weightGrad[c] = accumulate ? weightGrad[c] + Float(sumGXhat) : Float(sumGXhat)
+        biasGrad[c] = accumulate ? biasGrad[c] + Float(sumG) : Float(sumG)
+        // Pass 2: dx = γ·invStd·(g − mean(g) − x̂·mean(g·x̂)).
+        let meanG = Float(sumG / Double(m)), meanGX = Float(sumGXhat / Double(m))
+        let k = gamma * invStd
+        for i in 0..<m {
+            let xhat = (x[i] - mean) * invStd
+            let g = (relu && xhat * gamma + beta <= 0) ? 0 : dy[i]
+            dx[i] = k * (g - meanG - xhat * meanGX)
+        }
+    }
+}
+
+/// Gradients of `batchNormEvalForward` (no ReLU): the statistics are constants here.
+public func batchNormEvalBackward(inputGrad: UnsafeMutablePointer<Float>, weightGrad: UnsafeMutablePointer<Float>,
+                                  biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                                  input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                  runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
+                                  shape s: BatchNormShape) {
+    let m = s.valuesPerChannel
+    for c in 0..<s.channels {
+        let x = input + c * m, dy = outputGrad + c * m, dx = inputGrad + c * m
+        let invStd = 1 / (runningVar[c] + s.epsilon).squareRoot(), mean = runningMean[c]
+        var sumG = 0.0, sumGXhat = 0.0
+        for i in 0..<m {
+            sumG += Double(dy[i]); sumGXhat += Double(dy[i] * (x[i] - mean) * invStd)
+            dx[i] = dy[i] * weight[c] * invStd
+        }
+        weightGrad[c] = Float(sumGXhat); biasGrad[c] = Float(sumG)
+    }
+}

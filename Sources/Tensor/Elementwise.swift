@@ -1,0 +1,50 @@
+import Dispatch
+
+/// dst[i] += src[i].
+@inline(__always)
+public func addInPlace(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { dst[i] += src[i] }
+}
+
+/// Σ x[i], accumulated in Double so the result does not depend on how long the run is.
+@inline(__always)
+public func sumOf(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    // why: eight independent partial sums let the loop vectorise while keeping Double accuracy.
+    var partial = SIMD8<Double>()
+    var i = 0
+    while i + 8 <= count {
+        partial += SIMD8<Double>(Double(x[i]), Double(x[i + 1]), Double(x[i + 2]), Double(x[i + 3]),
+                                 Double(x[i + 4]), Double(x[i + 5]), Double(x[i + 6]), Double(x[i + 7]))
+        i += 8
+    }
+    var total = partial.sum()
+    while i < count { total += Double(x[i]); i += 1 }
+    return Float(total)
+}
+
+/// Threads used by the non-BLAS kernels (im2col, col2im, BatchNorm); set with `BLAS.threads` by the CLI.
+nonisolated(unsafe) public var kernelThreads = 1
+
+/// Runs body(0..<count) split over `kernelThreads` threads. Each index must touch disjoint memory, so
+/// results do not depend on the thread count.
+@inline(__always)
+public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    let threads = min(kernelThreads, count)
+    if threads <= 1 {
+        for i in 0..<count { body(i) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let task = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let start = count * t / threads, end = count * (t + 1) / threads
+            for i in start..<end { task.value(i) }
+        }
+    }
+}
+
+/// why: the kernels' closures capture raw pointers to disjoint ranges, which Swift cannot prove safe.
+private struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// Width of the sinusoidal timestep embedding used by the U-Nets.
+public let timeEmbeddingDimension = 128
+
+/// embedding[n, k] = sin(t_n·f_k) for k < 64 and cos(t_n·f_{k−64}) above, f_k = exp(−ln(10000)·k/63),
+/// with the raw integer timestep t. The product t·f is rounded to Float first, as PyTorch computes it.
+public func sinusoidalTimeEmbedding(output: UnsafeMutablePointer<Float>, timesteps: UnsafePointer<Int32>,
+                                    batch: Int, dimension: Int = timeEmbeddingDimension) {
+    let half = dimension / 2
+    let step = Float(log(10000.0) / Double(half - 1))
+    for n in 0..<batch {
+        let t = Float(timesteps[n])
+        let row = output + n * dimension
+        for k in 0..<half {
+            let frequency = Float(exp(Double(Float(k) * -step)))
+            let angle = Double(t * frequency)
+            row[k] = Float(sin(angle))
+            row[half + k] = Float(cos(angle))
+        }
+    }
+}
+
+/// x[c, n, :] += add[n, c] over the `plane` values of each (c, n): the time projection broadcast over H×W.
+public func addPerChannel(_ x: UnsafeMutablePointer<Float>, _ add: UnsafePointer<Float>,
+                          channels: Int, batch: Int, plane: Int) {
+    parallelFor(channels) { c in
+        for n in 0..<batch {
+            let v = add[n * channels + c], row = x + (c * batch + n) * plane
+            for i in 0..<plane { row[i] += v }
+        }
+    }
+}
+
+/// addGrad[n, c] = Σ over the plane of xGrad[c, n, :], the adjoint of `addPerChannel`.
+public func addPerChannelBackward(addGrad: UnsafeMutablePointer<Float>, xGrad: UnsafePointer<Float>,
+                                  channels: Int, batch: Int, plane: Int) {
+    for c in 0..<channels {
+        for n in 0..<batch { addGrad[n * channels + c] = sumOf(xGrad + (c * batch + n) * plane, count: plane) }
+    }
+}

@@ -1,0 +1,72 @@
+import Testing
+import IO
+import Tensor
+@testable import Models
+
+/// The tiny U-Net (base 4, depth 2, 1 channel, 16×16, batch 3) against PyTorch: one train-mode step.
+@Suite struct TinyUNetGoldenTests {
+    let file: HDF5File
+    let model: UNetDenoiser
+    let xt: [Float], eps: [Float], t: [Int32]
+
+    init() throws {
+        file = try Golden.open()
+        model = UNetDenoiser(UNetConfiguration(baseChannels: 4, depth: 2, inChannels: 1), height: 16, width: 16, batchCapacity: 3)
+        for e in model.parameterTable.entries {
+            let (values, shape) = try file.read("tiny_unet/params/\(e.name)", as: Float.self)
+            #expect(shape == e.shape, "\(e.name)")
+            (model.parameters.pointer + e.offset).update(from: values, count: e.count)
+        }
+        for e in model.bufferTable.entries {
+            let values = try file.read("tiny_unet/params/\(e.name)", as: Float.self).values
+            (model.buffers.pointer + e.offset).update(from: values, count: e.count)
+        }
+        xt = try file.read("tiny_unet/x_t", as: Float.self).values
+        eps = try file.read("tiny_unet/eps", as: Float.self).values
+        t = try file.read("tiny_unet/t", as: Int32.self).values
+    }
+
+    func trainStep() -> Float {
+        var out = [Float](repeating: 0, count: xt.count), grad = out
+        model.training = true
+        model.forward(input: xt, timesteps: t, output: &out, batch: 3)
+        let loss = mseLoss(predictionGrad: &grad, prediction: out, target: eps, count: out.count)
+        model.backward(outputGrad: grad, accumulate: false)
+        return loss
+    }
+
+    @Test func everyParameterNameAndShapeMatchesPyTorchStateDict() throws {
+        let golden = Set(try file.members(of: "tiny_unet/params"))
+        let ours = Set((model.parameterTable.entries + model.bufferTable.entries).map(\.name))
+        #expect(ours == golden)
+    }
+
+    @Test func lossAndEveryGradientMatchPyTorch() throws {
+        let loss = trainStep()
+        let goldenLoss = try file.read("tiny_unet/loss", as: Float.self).values[0]
+        #expect(abs(loss - goldenLoss) < 1e-5 * abs(goldenLoss))
+        for e in model.parameterTable.entries {
+            let expected = try file.read("tiny_unet/grads/\(e.name)", as: Float.self).values
+            let ours = Array(UnsafeBufferPointer(start: model.gradients.pointer + e.offset, count: e.count))
+            // why the floor: a conv bias right before BatchNorm has a true gradient of 0 (BN removes the
+            // mean), so PyTorch's value there is rounding noise of order 1e-8, as is ours.
+            let scale = max(expected.map { abs($0) }.max()!, 1e-3)
+            let err = zip(ours, expected).map { abs($0 - $1) }.max()! / scale
+            #expect(err < 1e-4, "gradient of \(e.name): max error \(err) relative to its largest entry")
+        }
+    }
+
+    @Test func runningStatisticsAndEvalOutputAfterOneStepMatchPyTorch() throws {
+        _ = trainStep()
+        for e in model.bufferTable.entries {
+            let expected = try file.read("tiny_unet/buffers_after/\(e.name)", as: Float.self).values
+            let ours = Array(UnsafeBufferPointer(start: model.buffers.pointer + e.offset, count: e.count))
+            #expect(maxRelativeError(ours, expected) < 1e-4, "\(e.name)")
+        }
+        model.training = false
+        var out = [Float](repeating: 0, count: xt.count)
+        model.forward(input: xt, timesteps: t, output: &out, batch: 3)
+        let expected = try file.read("tiny_unet/eval_output_after", as: Float.self).values
+        #expect(maxRelativeError(out, expected) < 1e-3)
+    }
+}

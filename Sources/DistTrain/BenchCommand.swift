@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Models
+import Tensor
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time full training steps of a model against this machine's sgemm peak.",
+        discussion: "The last line printed is one JSON object with the figures. FLOPs count 6 × forward MACs.")
+
+    @Option(help: "Model: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var model: String = ModelKind.cnnLarge.rawValue
+    @Option(help: "Images per step.")
+    var batchSize: Int = 8
+    @Option(help: "Threads for OpenBLAS and the other kernels.")
+    var threads: Int = 1
+    @Option(help: "Timed steps (after the warm-up).")
+    var steps: Int = 5
+    @Option(help: "Untimed warm-up steps.")
+    var warmup: Int = 1
+    @Option(help: "Random seed.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard ModelKind(rawValue: model) != nil else {
+            throw ValidationError("--model must be one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")), not '\(model)'")
+        }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
+    }
+
+    func run() throws {
+        BLAS.threads = threads
+        kernelThreads = threads
+        let kind = ModelKind(rawValue: model)!
+        let peak = SgemmPeak.measure()
+        print(String(format: "sgemm peak: %.1f GFLOP/s at %d thread(s) (%@)", peak, threads, BLAS.configuration))
+
+        let net = kind.make(sampleShape: kind.referenceSampleShape, batchCapacity: batchSize)
+        net.initialize(seed: seed)
+        let trainer = DiffusionTrainer(model: net, schedule: NoiseSchedule(.linear), seed: seed, batch: batchSize)
+        let images = FloatBuffer(count: batchSize * net.sampleCount)
+        var dataRNG = Philox(seed: seed, stream: 99)
+        dataRNG.fillUniform(images.pointer, count: images.count, low: -1, high: 1)
+
+        for _ in 0..<warmup { trainer.step(images: images.pointer, learningRate: 1e-4) }
+        var seconds: [Double] = []
+        for s in 0..<steps {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let loss = trainer.step(images: images.pointer, learningRate: 1e-4)
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            seconds.append(elapsed)
+            print(String(format: "step %d  loss %.4f  %.3f s  %.2f img/s", s + 1, loss, elapsed, Double(batchSize) / elapsed))
+        }
+        let median = seconds.sorted()[seconds.count / 2]
+        let imagesPerSecond = Double(batchSize) / median
+        let gflops = 6 * Double(net.multiplyAccumulatesPerSample) * imagesPerSecond / 1e9
+        let result: [String: Any] = [
+            "model": kind.rawValue, "batch": batchSize, "threads": threads, "steps": steps,
+            "median_step_s": round4(median), "img_per_s": round4(imagesPerSecond), "gflops": round4(gflops),
+            "sgemm_peak_gflops": round4(peak), "peak_fraction": round4(gflops / peak),
+            "peak_rss_mb": round4(peakResidentMegabytes()), "parameters": net.parameterTable.totalCount,
+        ]
+        let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+
+    private func round4(_ x: Double) -> Double { (x * 1e4).rounded() / 1e4 }
+}
+
+/// Peak resident memory of this process so far, in MiB.
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024   // Linux reports KiB
+}

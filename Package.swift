@@ -25,5 +25,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "IO"], path: "Tests/TensorTests"),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor", "IO"], path: "Tests/ModelsTests"),
         .testTarget(name: "IOTests", dependencies: ["IO", "CMPI"], path: "Tests/IOTests"),
+        // Runs the built `disttrain` binary as users do.
+        .testTarget(name: "DistTrainTests", dependencies: [], path: "Tests/DistTrainTests"),
     ]
 )

@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+
+@Suite struct CommandLineTests {
+    @Test func modelsListsExactParameterCountsAndForwardCost() throws {
+        let r = try BinaryRunner.run(["models"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        let cnn = try #require(lines.first { $0.hasPrefix("cnn ") })
+        let large = try #require(lines.first { $0.hasPrefix("cnn-large ") })
+        #expect(cnn.contains("CNNDenoiser ") && cnn.contains("3,321,475") && cnn.contains("0.908 G"))
+        #expect(large.contains("CNNDenoiserLarge") && large.contains("53,441,795") && large.contains("5.289 G"))
+        #expect(lines.contains { $0.hasPrefix("mlp ") && $0.contains("17,282") })
+    }
+
+    @Test func benchEndsWithOneJSONObjectOfItsFigures() throws {
+        let r = try BinaryRunner.run(["bench", "--model", "cnn", "--batch-size", "2", "--steps", "1", "--warmup", "0"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let last = try #require(r.stdout.split(separator: "\n").last)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        for key in ["model", "batch", "threads", "img_per_s", "gflops", "sgemm_peak_gflops", "peak_fraction", "peak_rss_mb"] {
+            #expect(json[key] != nil, "missing \(key)")
+        }
+        #expect(json["model"] as? String == "cnn")
+        #expect(json["batch"] as? Int == 2)
+        let imagesPerSecond = try #require(json["img_per_s"] as? Double)
+        let gflops = try #require(json["gflops"] as? Double)
+        // FLOPs are 6 × forward MACs: 6 × 0.908 G per image.
+        #expect(abs(gflops - imagesPerSecond * 6 * 0.908042240) < 0.01 * gflops + 1e-3)
+        #expect((json["peak_rss_mb"] as? Double ?? 0) > 10)
+    }
+
+    @Test func benchRejectsAnUnknownModelNamingTheOption() throws {
+        let r = try BinaryRunner.run(["bench", "--model", "resnet"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--model") && r.stderr.contains("resnet"))
+    }
+
+    @Test func benchRejectsAZeroBatchSize() throws {
+        let r = try BinaryRunner.run(["bench", "--batch-size", "0"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--batch-size"))
+    }
+}

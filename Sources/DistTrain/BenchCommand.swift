@@ -21,6 +21,8 @@ struct BenchCommand: ParsableCommand {
     var warmup: Int = 1
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
+    @Option(help: ArgumentHelp("MiB of im2col columns built per chunk of images (tuning).", visibility: .hidden))
+    var columnsMb: Int?
 
     func validate() throws {
         guard ModelKind(rawValue: model) != nil else {
@@ -35,6 +37,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         BLAS.threads = threads
         kernelThreads = threads
+        if let columnsMb { convolutionColumnsBudgetBytes = columnsMb << 20 }
         let kind = ModelKind(rawValue: model)!
         let peak = SgemmPeak.measure()
         print(String(format: "sgemm peak: %.1f GFLOP/s at %d thread(s) (%@)", peak, threads, BLAS.configuration))

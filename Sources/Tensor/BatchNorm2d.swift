@@ -85,34 +85,45 @@ public func batchNormTrainBackward(inputGrad: UnsafeMutablePointer<Float>, weigh
         let x = input + c * m, dy = outputGrad + c * m, dx = inputGrad + c * m
         let mean = savedMean[c], invStd = savedInvStd[c], gamma = weight[c], beta = bias[c]
         // Pass 1: Σ g and Σ g·x̂, where g is the gradient at the BatchNorm output (ReLU mask applied).
+        // Float vector partial sums over short chunks, gathered in Double: fast, and accurate for any M.
         var sumG = 0.0, sumGXhat = 0.0
-        var accG = SIMD8<Double>(), accGX = SIMD8<Double>(); var i = 0
-        while i + 8 <= m {
-            var g = SIMD8<Float>(), xh = SIMD8<Float>()
-            for j in 0..<8 {
-                let xhat = (x[i + j] - mean) * invStd
-                xh[j] = xhat
-                g[j] = (relu && xhat * gamma + beta <= 0) ? 0 : dy[i + j]
-            }
-            accG += SIMD8<Double>(g); accGX += SIMD8<Double>(g * xh)
-            i += 8
-        }
-        sumG = accG.sum(); sumGXhat = accGX.sum()
+        var i = 0
         while i < m {
-            let xhat = (x[i] - mean) * invStd
-            let g = (relu && xhat * gamma + beta <= 0) ? 0 : dy[i]
-            sumG += Double(g); sumGXhat += Double(g * xhat)
-            i += 1
+            let end = min(m, i + 1024)
+            var accG = SIMD8<Float>(), accGX = SIMD8<Float>()
+            while i + 8 <= end {
+                let xhat = (load8(x + i) - mean) * invStd
+                var g = load8(dy + i)
+                if relu { g.replace(with: 0, where: xhat * gamma + beta .<= 0) }
+                accG += g; accGX += g * xhat
+                i += 8
+            }
+            while i < end {
+                let xhat = (x[i] - mean) * invStd
+                let g = (relu && xhat * gamma + beta <= 0) ? 0 : dy[i]
+                sumG += Double(g); sumGXhat += Double(g * xhat)
+                i += 1
+            }
+            sumG += Double(accG.sum()); sumGXhat += Double(accGX.sum())
         }
         weightGrad[c] = accumulate ? weightGrad[c] + Float(sumGXhat) : Float(sumGXhat)
         biasGrad[c] = accumulate ? biasGrad[c] + Float(sumG) : Float(sumG)
         // Pass 2: dx = γ·invStd·(g − mean(g) − x̂·mean(g·x̂)).
         let meanG = Float(sumG / Double(m)), meanGX = Float(sumGXhat / Double(m))
         let k = gamma * invStd
-        for i in 0..<m {
+        i = 0
+        while i + 8 <= m {
+            let xhat = (load8(x + i) - mean) * invStd
+            var g = load8(dy + i)
+            if relu { g.replace(with: 0, where: xhat * gamma + beta .<= 0) }
+            store8(k * (g - meanG - xhat * meanGX), dx + i)
+            i += 8
+        }
+        while i < m {
             let xhat = (x[i] - mean) * invStd
             let g = (relu && xhat * gamma + beta <= 0) ? 0 : dy[i]
             dx[i] = k * (g - meanG - xhat * meanGX)
+            i += 1
         }
     }
 }

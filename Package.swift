@@ -13,10 +13,12 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "Models", dependencies: ["Tensor"]),
-        .target(name: "IO", dependencies: ["CHDF5"]),
+        .target(name: "IO", dependencies: ["CHDF5", "CPNG", "CZlib", "Tensor"]),
         .executableTarget(name: "DistTrain", dependencies: [
             "Tensor", "Models", "IO", "CMPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -24,7 +26,7 @@ let package = Package(
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "IO"], path: "Tests/TensorTests"),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor", "IO"], path: "Tests/ModelsTests"),
-        .testTarget(name: "IOTests", dependencies: ["IO", "CMPI"], path: "Tests/IOTests"),
+        .testTarget(name: "IOTests", dependencies: ["IO", "CMPI", "CZlib", "Tensor"], path: "Tests/IOTests"),
         // Runs the built `disttrain` binary as users do.
         .testTarget(name: "DistTrainTests", dependencies: [], path: "Tests/DistTrainTests"),
     ]

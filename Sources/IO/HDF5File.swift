@@ -114,6 +114,45 @@ public final class HDF5File {
         return (values, shape)
     }
 
+    /// Reads rows [start, start + count) of the first dimension (a hyperslab) converted to `T`, into `out`,
+    /// which must hold count × (product of the other dimensions) values. Only those rows are read from disk.
+    public func readRows<T: HDF5Element>(_ name: String, start: Int, count: Int, into out: UnsafeMutablePointer<T>) throws {
+        let d = try openDataset(name)
+        defer { H5Dclose(d) }
+        let shape = try dimensions(d, name)
+        guard !shape.isEmpty, start >= 0, count >= 0, start + count <= shape[0] else {
+            throw HDF5Error("\(path): rows \(start)..<\(start + count) are outside \(name) of shape \(shape)")
+        }
+        if count == 0 { return }
+        let fileSpace = H5Dget_space(d)
+        defer { H5Sclose(fileSpace) }
+        var offset = [hsize_t](repeating: 0, count: shape.count)
+        offset[0] = hsize_t(start)
+        var extent = shape.map { hsize_t($0) }
+        extent[0] = hsize_t(count)
+        H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &offset, nil, &extent, nil)
+        let memorySpace = H5Screate_simple(Int32(shape.count), &extent, nil)
+        defer { H5Sclose(memorySpace) }
+        guard H5Dread(d, T.hdf5MemoryType, memorySpace, fileSpace, chdf5_p_default(), out) >= 0 else {
+            throw HDF5Error("\(path): cannot read rows \(start)..<\(start + count) of \(name) as \(T.self)")
+        }
+    }
+
+    /// The stored element type of dataset `name`, as NumPy spells it: "uint8", "float32", "int64", …
+    public func elementType(of name: String) throws -> String {
+        let d = try openDataset(name)
+        defer { H5Dclose(d) }
+        let type = H5Dget_type(d)
+        defer { H5Tclose(type) }
+        let size = H5Tget_size(type) * 8
+        switch H5Tget_class(type) {
+        case H5T_FLOAT: return "float\(size)"
+        case H5T_INTEGER: return (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + "\(size)"
+        case H5T_STRING: return "string"
+        default: return "other"
+        }
+    }
+
     /// Writes a string attribute on the object at `object` ("/" for the file).
     public func setAttribute(_ name: String, _ value: String, on object: String = "/") throws {
         let type = H5Tcopy(chdf5_c_s1())

@@ -13,4 +13,6 @@ static inline MPI_Op       cmpi_op_min(void)        { return MPI_MIN; }
 static inline void        *cmpi_in_place(void)      { return MPI_IN_PLACE; }
 static inline MPI_Status  *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Request  cmpi_request_null(void)  { return MPI_REQUEST_NULL; }
+static inline MPI_Status  *cmpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
+static inline MPI_Datatype cmpi_int32(void)         { return MPI_INT32_T; }
 #endif

@@ -19,9 +19,17 @@ extension UInt8: HDF5Element { public static var hdf5MemoryType: hid_t { chdf5_n
 /// read as Double and an int64 one as Int32.
 public final class HDF5File {
     public let path: String
-    private let id: hid_t
+    private var id: hid_t
 
     private init(path: String, id: hid_t) { self.path = path; self.id = id }
+
+    /// Flushes and closes the file (also done on deinit); later calls do nothing.
+    public func close() throws {
+        guard id >= 0 else { return }
+        let status = H5Fclose(id)
+        id = -1
+        guard status >= 0 else { throw HDF5Error("cannot close HDF5 file \(path)") }
+    }
 
     /// Creates (or truncates) `path` for writing.
     public static func create(_ path: String) throws -> HDF5File {
@@ -40,7 +48,7 @@ public final class HDF5File {
         return HDF5File(path: path, id: id)
     }
 
-    deinit { H5Fclose(id) }
+    deinit { if id >= 0 { H5Fclose(id) } }
 
     /// why: the library prints a stack of internal errors to stderr by default; ours name the file instead.
     private static func silenceLibraryErrors() { H5Eset_auto2(chdf5_e_default(), nil, nil) }
@@ -72,8 +80,10 @@ public final class HDF5File {
         return names.sorted()
     }
 
-    /// Writes a dataset of `shape` (empty for a scalar), creating intermediate groups.
-    public func write<T: HDF5Element>(_ name: String, _ values: UnsafeBufferPointer<T>, shape: [Int]) throws {
+    /// Writes a dataset of `shape` (empty for a scalar), creating intermediate groups. With `checksum`,
+    /// the data is stored as one chunk with HDF5's Fletcher-32 filter, so a read of damaged bytes fails.
+    public func write<T: HDF5Element>(_ name: String, _ values: UnsafeBufferPointer<T>, shape: [Int],
+                                      checksum: Bool = false) throws {
         precondition(shape.reduce(1, *) == values.count, "\(name): \(values.count) values for shape \(shape)")
         var dims = shape.map { hsize_t($0) }
         let space = shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(shape.count), &dims, nil)
@@ -81,7 +91,14 @@ public final class HDF5File {
         let links = H5Pcreate(chdf5_p_link_create())
         defer { H5Pclose(links) }
         H5Pset_create_intermediate_group(links, 1)
-        let d = H5Dcreate2(id, name, T.hdf5MemoryType, space, links, chdf5_p_default(), chdf5_p_default())
+        let creation = H5Pcreate(chdf5_p_dataset_create())
+        defer { H5Pclose(creation) }
+        if checksum && !shape.isEmpty && values.count > 0 {
+            var chunk = shape.map { hsize_t($0) }
+            H5Pset_chunk(creation, Int32(shape.count), &chunk)
+            H5Pset_fletcher32(creation)
+        }
+        let d = H5Dcreate2(id, name, T.hdf5MemoryType, space, links, creation, chdf5_p_default())
         guard d >= 0 else { throw HDF5Error("\(path): cannot create dataset \(name)") }
         defer { H5Dclose(d) }
         guard H5Dwrite(d, T.hdf5MemoryType, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), values.baseAddress) >= 0 else {
@@ -89,8 +106,8 @@ public final class HDF5File {
         }
     }
 
-    public func write<T: HDF5Element>(_ name: String, _ values: [T], shape: [Int]? = nil) throws {
-        try values.withUnsafeBufferPointer { try write(name, $0, shape: shape ?? [values.count]) }
+    public func write<T: HDF5Element>(_ name: String, _ values: [T], shape: [Int]? = nil, checksum: Bool = false) throws {
+        try values.withUnsafeBufferPointer { try write(name, $0, shape: shape ?? [values.count], checksum: checksum) }
     }
 
     /// The dimensions of dataset `name`.

@@ -15,8 +15,9 @@ public final class Adam {
         firstMoment = FloatBuffer(count: parameterCount); secondMoment = FloatBuffer(count: parameterCount)
     }
 
-    /// One update of `parameters` from `gradients` at learning rate `learningRate`.
-    public func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Float) {
+    /// One update of `parameters` from `gradientScale` × `gradients` at learning rate `learningRate`.
+    /// (The scale folds the 1/world-size average and gradient clipping into this one pass.)
+    public func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Float, gradientScale: Float = 1) {
         precondition(parameters.count == firstMoment.count && gradients.count == firstMoment.count)
         step += 1
         let bias1 = 1 - Float(pow(Double(beta1), Double(step)))
@@ -31,7 +32,7 @@ public final class Adam {
             var i = c * chunk
             let end = min(count, i + chunk)
             while i + 8 <= end {
-                let gi = load8(g + i), mOld = load8(m + i), vOld = load8(v + i)
+                let gi = load8(g + i) * gradientScale, mOld = load8(m + i), vOld = load8(v + i)
                 let mi = mOld + w1 * (gi - mOld)
                 let vi = vOld * b2 + w2 * gi * gi
                 store8(mi, m + i); store8(vi, v + i)
@@ -39,7 +40,7 @@ public final class Adam {
                 i += 8
             }
             while i < end {
-                let gi = g[i]
+                let gi = g[i] * gradientScale
                 let mi = m[i] + w1 * (gi - m[i])
                 let vi = v[i] * b2 + w2 * gi * gi
                 m[i] = mi; v[i] = vi

@@ -18,6 +18,11 @@ public protocol Denoiser: AnyObject {
     var multiplyAccumulatesPerSample: Int { get }
     /// Train mode uses batch statistics in BatchNorm; eval mode the running ones.
     var training: Bool { get set }
+    /// Told, during `backward`, the offset from which every gradient is final (see `ModelPointers`),
+    /// so their allreduce can start while earlier layers are still being differentiated.
+    var gradientsReady: ((Int) -> Void)? { get set }
+    /// Set for SyncBatchNorm: an in-place sum over the ranks of per-channel statistics.
+    var reduceStatistics: ((UnsafeMutablePointer<Double>, Int) -> Void)? { get set }
 
     /// output[batch, sample…] = ε̂(input, timesteps); keeps what `backward` needs.
     func forward(input: UnsafePointer<Float>, timesteps: UnsafePointer<Int32>, output: UnsafeMutablePointer<Float>, batch: Int)
@@ -37,13 +42,7 @@ extension Denoiser {
     }
 
     var pointers: ModelPointers {
-        ModelPointers(parameters: parameters.pointer, gradients: gradients.pointer, buffers: buffers.pointer)
+        ModelPointers(parameters: parameters.pointer, gradients: gradients.pointer, buffers: buffers.pointer,
+                      gradientsReady: gradientsReady, reduceStatistics: reduceStatistics)
     }
-}
-
-/// Stream numbers that keep the run's random draws independent of one another.
-public enum RandomStream {
-    public static let initialization: UInt64 = 0
-    /// Timesteps and noise of training rank r use stream `training + r`.
-    public static let training: UInt64 = 1 << 32
 }

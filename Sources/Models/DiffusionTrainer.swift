@@ -19,7 +19,7 @@ public final class DiffusionTrainer {
         precondition(batch <= model.batchCapacity, "batch \(batch) above the model's capacity \(model.batchCapacity)")
         self.model = model; self.schedule = schedule; self.batch = batch
         optimizer = Adam(parameterCount: model.parameterTable.totalCount)
-        rng = Philox(seed: seed, stream: RandomStream.training + UInt64(rank))
+        rng = Philox(seed: seed, stream: RandomStream.training(rank: rank))
         sqrtAlphaBar = schedule.alphaBars.map { Float($0.squareRoot()) }
         sqrtOneMinusAlphaBar = schedule.alphaBars.map { Float((1 - $0).squareRoot()) }
         let count = batch * model.sampleCount
@@ -31,12 +31,22 @@ public final class DiffusionTrainer {
 
     deinit { timesteps.deallocate() }
 
-    /// Draws t and ε, forms x_t from the clean batch `images` [batch, sample…], runs forward and backward
-    /// and leaves the gradients in `model.gradients`. Returns the loss.
-    public func computeGradients(images: UnsafePointer<Float>) -> Float {
-        let sample = model.sampleCount
+    /// Draws this step's timesteps and noise from `rng` into `timesteps` and `noise`.
+    public func drawTimestepsAndNoise() {
         rng.fillIntegers(timesteps, count: batch, below: schedule.timesteps)
-        rng.fillNormal(noise.pointer, count: batch * sample)
+        rng.fillNormal(noise.pointer, count: batch * model.sampleCount)
+    }
+
+    /// Draws t and ε, forms x_t from the clean batch `images` [batch, sample…], runs forward and backward
+    /// and leaves the gradients in `model.gradients` (added to them when `accumulate`). Returns the loss.
+    public func computeGradients(images: UnsafePointer<Float>, accumulate: Bool = false) -> Float {
+        drawTimestepsAndNoise()
+        return forwardBackward(images: images, accumulate: accumulate)
+    }
+
+    /// The step with the timesteps and noise already in `timesteps` and `noise`.
+    public func forwardBackward(images: UnsafePointer<Float>, accumulate: Bool) -> Float {
+        let sample = model.sampleCount
         for n in 0..<batch {
             let t = Int(timesteps[n]), a = sqrtAlphaBar[t], b = sqrtOneMinusAlphaBar[t]
             let x0 = images + n * sample, e = noise.pointer + n * sample, xt = noisy.pointer + n * sample
@@ -46,7 +56,7 @@ public final class DiffusionTrainer {
         model.forward(input: noisy.pointer, timesteps: timesteps, output: prediction.pointer, batch: batch)
         let loss = mseLoss(predictionGrad: predictionGrad.pointer, prediction: prediction.pointer,
                            target: noise.pointer, count: batch * sample)
-        model.backward(outputGrad: predictionGrad.pointer, accumulate: false)
+        model.backward(outputGrad: predictionGrad.pointer, accumulate: accumulate)
         return loss
     }
 

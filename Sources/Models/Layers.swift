@@ -5,6 +5,11 @@ public struct ModelPointers {
     public let parameters: UnsafeMutablePointer<Float>
     public let gradients: UnsafeMutablePointer<Float>
     public let buffers: UnsafeMutablePointer<Float>
+    /// Called after each layer's backward with that layer's lowest parameter offset: from there to the
+    /// end of the buffer every gradient is final (backward visits layers in reverse table order).
+    public let gradientsReady: ((Int) -> Void)?
+    /// When set, BatchNorm in train mode sums its statistics over the ranks with it (SyncBatchNorm).
+    public let reduceStatistics: ((UnsafeMutablePointer<Double>, Int) -> Void)?
 }
 
 /// Conv2d(k = 3 with padding 1, or k = 1) with bias: `name.weight` [Cout, Cin, k, k], `name.bias` [Cout].
@@ -35,6 +40,7 @@ public struct Conv2dLayer: Sendable {
         conv2dBackward(inputGrad: inputGrad, weightGrad: m.gradients + weight, biasGrad: m.gradients + bias,
                        outputGrad: outputGrad, input: input, weight: m.parameters + weight, columns: columns,
                        shape: shape(batch: batch, height: height, width: width), accumulate: accumulate)
+        m.gradientsReady?(weight)
     }
 }
 
@@ -60,6 +66,7 @@ public struct LinearLayer: Sendable {
         linearBackward(inputGrad: inputGrad, weightGrad: m.gradients + weight, biasGrad: m.gradients + bias,
                        outputGrad: outputGrad, input: input, weight: m.parameters + weight,
                        batch: batch, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+        m.gradientsReady?(weight)
     }
 }
 
@@ -70,6 +77,8 @@ public struct BatchNormLayer: @unchecked Sendable {
     let weight, bias, runningMean, runningVar: Int
     /// Batch mean and 1/√(var + ε) of the last train-mode forward pass, for its backward pass.
     let saved: FloatBuffer
+    /// Per-channel sums exchanged by SyncBatchNorm.
+    let syncScratch: DoubleBuffer
 
     public init(_ table: inout ParameterTable, buffers: inout ParameterTable, _ name: String, channels: Int) {
         self.channels = channels
@@ -78,12 +87,18 @@ public struct BatchNormLayer: @unchecked Sendable {
         runningMean = buffers.add("\(name).running_mean", shape: [channels], initialization: .constant(0))
         runningVar = buffers.add("\(name).running_var", shape: [channels], initialization: .constant(1))
         saved = FloatBuffer(count: 2 * channels)
+        syncScratch = DoubleBuffer(count: 2 * channels + 1)
     }
 
     func forward(_ m: ModelPointers, output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                  valuesPerChannel: Int, training: Bool) {
         let s = BatchNormShape(channels: channels, valuesPerChannel: valuesPerChannel)
-        if training {
+        if training, let reduce = m.reduceStatistics {
+            batchNormSyncTrainForward(output: output, input: input, weight: m.parameters + weight, bias: m.parameters + bias,
+                                      runningMean: m.buffers + runningMean, runningVar: m.buffers + runningVar,
+                                      savedMean: saved.pointer, savedInvStd: saved.pointer + channels, shape: s, relu: true,
+                                      scratch: syncScratch.pointer, reduce: reduce)
+        } else if training {
             batchNormTrainForward(output: output, input: input, weight: m.parameters + weight, bias: m.parameters + bias,
                                   runningMean: m.buffers + runningMean, runningVar: m.buffers + runningVar,
                                   savedMean: saved.pointer, savedInvStd: saved.pointer + channels, shape: s, relu: true)
@@ -95,10 +110,20 @@ public struct BatchNormLayer: @unchecked Sendable {
 
     func backward(_ m: ModelPointers, inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                   input: UnsafePointer<Float>, valuesPerChannel: Int, accumulate: Bool) {
+        if let reduce = m.reduceStatistics {
+            batchNormSyncTrainBackward(inputGrad: inputGrad, weightGrad: m.gradients + weight, biasGrad: m.gradients + bias,
+                                       outputGrad: outputGrad, input: input, weight: m.parameters + weight, bias: m.parameters + bias,
+                                       savedMean: saved.pointer, savedInvStd: saved.pointer + channels,
+                                       shape: BatchNormShape(channels: channels, valuesPerChannel: valuesPerChannel),
+                                       relu: true, accumulate: accumulate, scratch: syncScratch.pointer, reduce: reduce)
+            m.gradientsReady?(weight)
+            return
+        }
         batchNormTrainBackward(inputGrad: inputGrad, weightGrad: m.gradients + weight, biasGrad: m.gradients + bias,
                                outputGrad: outputGrad, input: input, weight: m.parameters + weight, bias: m.parameters + bias,
                                savedMean: saved.pointer, savedInvStd: saved.pointer + channels,
                                shape: BatchNormShape(channels: channels, valuesPerChannel: valuesPerChannel),
                                relu: true, accumulate: accumulate)
+        m.gradientsReady?(weight)
     }
 }

@@ -13,6 +13,8 @@ public final class MLPDenoiser: Denoiser {
     public let parameters, gradients, buffers: FloatBuffer
     public let batchCapacity: Int
     public var training = true
+    public var gradientsReady: ((Int) -> Void)?
+    public var reduceStatistics: ((UnsafeMutablePointer<Double>, Int) -> Void)?
 
     private let layer0, layer2, layer4: LinearLayer
     private let input, hidden1, hidden2: FloatBuffer    // [N, dim+1], [N, 128], [N, 128] (after ReLU)

@@ -29,6 +29,8 @@ public final class UNetDenoiser: Denoiser {
     public let batchCapacity: Int
     public let height, width: Int
     public var training = true
+    public var gradientsReady: ((Int) -> Void)?
+    public var reduceStatistics: ((UnsafeMutablePointer<Double>, Int) -> Void)?
 
     private let initConv: Conv2dLayer, outConv: Conv2dLayer
     private let downs: [UNetBlock], bottleneck: UNetBlock, ups: [UNetBlock]

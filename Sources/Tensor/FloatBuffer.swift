@@ -38,3 +38,15 @@ public final class FloatBuffer: @unchecked Sendable {
 
     public func toArray() -> [Float] { Array(buffer) }
 }
+
+/// A fixed-size, zero-initialised block of `Double`s (small statistics scratch).
+public final class DoubleBuffer: @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Double>
+    public init(count: Int) {
+        self.count = count
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+    deinit { pointer.deallocate() }
+}

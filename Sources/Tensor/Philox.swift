@@ -72,3 +72,14 @@ public struct Philox: Sendable, Equatable, Codable {
         }
     }
 }
+
+/// Stream numbers that keep the run's random draws independent of one another.
+public enum RandomStream {
+    public static let initialization: UInt64 = 0
+    /// Timesteps and noise of training rank r.
+    public static func training(rank: Int) -> UInt64 { 1 << 32 | UInt64(rank) }
+    /// The order of rank r's shard in `epoch`.
+    public static func shuffle(epoch: Int, rank: Int) -> UInt64 { 2 << 56 | UInt64(epoch) << 24 | UInt64(rank) }
+    /// Sampling noise of rank r in sampling round `round`.
+    public static func sampling(round: Int, rank: Int) -> UInt64 { 3 << 56 | UInt64(round) << 24 | UInt64(rank) }
+}

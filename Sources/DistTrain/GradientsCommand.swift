@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import IO
+import Models
+import Tensor
+
+/// One forward/backward on a given batch, with the gradient allreduce of training: for checking the
+/// distributed arithmetic (N ranks × b against 1 rank × N·b) or comparing with another framework.
+struct GradientsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gradients",
+        abstract: "Loss and rank-averaged gradients of one given batch (x0, t, ε) at the seed's initial weights.",
+        discussion: """
+            --input holds /x0 [N, C, H, W] (or [N, D]) float32, /t [N] integer timesteps and /eps like /x0. \
+            With W ranks each takes N/W consecutive rows. Rank 0 writes /loss, /grads/<name> and \
+            /buffers/<name> (BatchNorm running statistics after the step) to --out.
+            """)
+
+    @Option(help: "Model: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var model: String = ModelKind.cnn.rawValue
+    @Option(help: "HDF5 file with /x0, /t, /eps.")
+    var input: String
+    @Option(help: "HDF5 file to write.")
+    var out: String
+    @Option(help: "Seed of the initial weights.")
+    var seed: UInt64 = 0
+    @Flag(help: "Synchronise BatchNorm statistics over the ranks.")
+    var syncBn = false
+
+    func validate() throws {
+        guard ModelKind(rawValue: model) != nil else { throw ValidationError("--model must be one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", "))") }
+    }
+
+    func run() throws {
+        let world = Communicator.world
+        defer { Communicator.finalizeIfStarted() }
+        do {
+            let file = try HDF5File.open(input)
+            let shape = try file.shape(of: "x0")
+            guard shape[0] % world.size == 0 else { throw RunFailure("\(input): \(shape[0]) rows do not split over \(world.size) ranks") }
+            let batch = shape[0] / world.size, sampleShape = Array(shape.dropFirst())
+            let width = sampleShape.reduce(1, *), first = world.rank * batch
+            let net = ModelKind(rawValue: model)!.make(sampleShape: sampleShape, batchCapacity: batch)
+            net.initialize(seed: seed)
+            if syncBn { net.reduceStatistics = { world.allreduceSum($0, count: $1) } }
+            let trainer = DiffusionTrainer(model: net, schedule: NoiseSchedule(.linear), seed: seed, rank: world.rank, batch: batch)
+            let images = FloatBuffer(count: batch * width)
+            try file.readRows("x0", start: first, count: batch, into: images.pointer)
+            try file.readRows("eps", start: first, count: batch, into: trainer.noise.pointer)
+            try file.readRows("t", start: first, count: batch, into: trainer.timesteps)
+            let allreducer = GradientAllreducer(communicator: world, table: net.parameterTable, gradients: net.gradients,
+                                                bucketBytes: 1 << 20, overlap: true)
+            net.gradientsReady = { allreducer.gradientsReady(from: $0) }
+            allreducer.begin()
+            let localLoss = trainer.forwardBackward(images: images.pointer, accumulate: false)
+            allreducer.finish()
+            let loss = world.allreduceSum([Double(localLoss)])[0] / Double(world.size)
+            let scale = 1 / Float(world.size)
+            for i in 0..<net.gradients.count { net.gradients[i] *= scale }
+            guard world.isRoot else { return }
+            let output = try HDF5File.create(out)
+            try output.write("loss", [loss], shape: [])
+            for e in net.parameterTable.entries {
+                try output.write("grads/\(e.name)", UnsafeBufferPointer(start: net.gradients.pointer + e.offset, count: e.count), shape: e.shape)
+            }
+            for e in net.bufferTable.entries {
+                try output.write("buffers/\(e.name)", UnsafeBufferPointer(start: net.buffers.pointer + e.offset, count: e.count), shape: e.shape)
+            }
+            try output.close()
+        } catch {
+            failAllRanks(error, communicator: world)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import IO
+import Models
+import Tensor
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Run the denoiser (eval mode) on /x [N, C, H, W] float32 and /t [N] timesteps; write /eps.")
+
+    @Option(help: "Checkpoint file.")
+    var checkpoint: String
+    @Option(help: "HDF5 file with /x and /t.")
+    var input: String
+    @Option(help: "HDF5 file to write (/eps).")
+    var out: String
+    @Flag(help: "Use the EMA weights when the checkpoint has them.")
+    var ema = false
+    @Option(help: "Samples per forward pass.")
+    var batchSize: Int = 64
+
+    func run() throws {
+        do {
+            let file = try HDF5File.open(input)
+            let shape = try file.shape(of: "x"), tShape = try file.shape(of: "t")
+            guard tShape == [shape.first ?? -1] else {
+                throw IOError(path: input, "/t has shape \(tShape); expected [\(shape.first ?? 0)] for /x of shape \(shape)")
+            }
+            let loaded = try CheckpointModel(path: checkpoint, batchCapacity: max(1, min(batchSize, shape[0])), useEMA: ema)
+            let model = loaded.model
+            guard Array(shape.dropFirst()) == model.sampleShape else {
+                throw IOError(path: input, "/x holds samples of shape \(Array(shape.dropFirst())); the checkpoint's model takes \(model.sampleShape)")
+            }
+            let n = shape[0], width = model.sampleCount
+            let x = try file.read("x", as: Float.self).values
+            let t = try file.read("t", as: Int32.self).values
+            if let bad = t.first(where: { $0 < 0 || Int($0) >= loaded.schedule.timesteps }) {
+                throw IOError(path: input, "/t holds timestep \(bad), outside 0…\(loaded.schedule.timesteps - 1)")
+            }
+            var eps = [Float](repeating: 0, count: n * width)
+            var done = 0
+            while done < n {
+                let b = min(model.batchCapacity, n - done)
+                x.withUnsafeBufferPointer { xp in t.withUnsafeBufferPointer { tp in eps.withUnsafeMutableBufferPointer { ep in
+                    model.forward(input: xp.baseAddress! + done * width, timesteps: tp.baseAddress! + done,
+                                  output: ep.baseAddress! + done * width, batch: b)
+                } } }
+                done += b
+            }
+            let output = try HDF5File.create(out)
+            try output.write("eps", eps, shape: shape)
+            try output.close()
+            print("disttrain: wrote /eps \(shape) to \(out)")
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw RunFailure("\(error)")
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+import IO
+
+/// Inputs `prepare` converts into the dataset layout.
+enum PrepareSource: String, CaseIterable, ExpressibleByArgument {
+    case fashionMNIST = "fashion-mnist"
+    case idx, npy
+    case cifar10
+    case pngFolder = "png-folder"
+    case twoMoons = "two-moons"
+    case swissRoll = "swiss-roll"
+    case gaussianMixture = "gaussian-mixture"
+
+    var toySet: ToySet? { ToySet(rawValue: rawValue) }
+    var isImages: Bool { toySet == nil }
+}
+
+enum ChannelLayoutOption: String, CaseIterable, ExpressibleByArgument {
+    case auto, nchw, nhwc
+}
+
+struct PrepareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prepare",
+        abstract: "Convert images (Fashion-MNIST, IDX, .npy, CIFAR-10 binary, a PNG folder) or a 2-D toy set into a dataset file.",
+        discussion: """
+            Writes /images [N, C, H, W] (uint8, or float32 for .npy float data in [−1, 1]; [N, 2] float32 for \
+            toy points), /labels [N] int64 when the source has labels, and the attributes format, version, source \
+            and split on "/". Files are written under a temporary name and renamed at the end.
+            With --heldout F, all N indices are shuffled with --seed and the last ⌈F·N⌉ go to --heldout-out; \
+            both files keep the source's order.
+            Examples:
+              disttrain prepare                                   # Fashion-MNIST → data/fashion-mnist-32.h5
+              disttrain prepare --source npy --input x.npy --out data/x.h5 --channels 3
+              disttrain prepare --source cifar10 --input cifar-10-batches-bin --out data/cifar10.h5
+              disttrain prepare --source two-moons --count 10000 --out data/moons.h5
+            """)
+
+    @Option(help: "Input kind: \(PrepareSource.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var source: PrepareSource = .fashionMNIST
+
+    @Option(help: ArgumentHelp(
+        "Input file or folder (repeat for several CIFAR-10 batch files).",
+        discussion: "fashion-mnist: the images IDX file (default \(FashionMNIST.trainImages)); idx: the images file; npy: the .npy file; cifar10: batch files or a directory of data_batch_*.bin; png-folder: the folder.",
+        valueName: "path"))
+    var input: [String] = []
+
+    @Option(help: ArgumentHelp("Labels IDX file (fashion-mnist: default the labels file beside the images; idx: none).", valueName: "path"))
+    var labels: String?
+
+    @Option(help: ArgumentHelp("Output HDF5 file (required, except for fashion-mnist: \(FashionMNIST.defaultOutput)).", valueName: "path"))
+    var out: String?
+
+    @Option(help: "Pixels of black padding on each side (default 2 for fashion-mnist, else 0).")
+    var pad: Int?
+
+    @Option(help: "Output channels, 1 or 3 (gray ↔ RGB). Default: keep the source's (1 for fashion-mnist).")
+    var channels: Int?
+
+    @Option(help: "Axis order of a rank-4 .npy: auto, nchw or nhwc (auto: NHWC when the last dim is 1 or 3 and the second is not).")
+    var layout: ChannelLayoutOption = .auto
+
+    @Option(help: "Fraction of the images held out into a second file, in [0, 1).")
+    var heldout: Double = 0
+
+    @Option(help: ArgumentHelp("File for the held-out images (default: --out with -heldout before .h5).", valueName: "path"))
+    var heldoutOut: String?
+
+    @Option(help: "Number of points of a toy set (default 10000).")
+    var count: Int?
+
+    @Option(help: "Noise standard deviation of a toy set, in output units (default 0.05).")
+    var noise: Double?
+
+    @Option(help: "Seed of the toy sets and of the held-out shuffle.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        let name = source.rawValue
+        switch source {
+        case .fashionMNIST:
+            guard input.count <= 1 else { throw ValidationError("--input: fashion-mnist takes one images file, got \(input.count)") }
+        case .idx, .npy, .pngFolder:
+            guard input.count == 1 else {
+                throw ValidationError("--input: --source \(name) needs exactly one \(source == .pngFolder ? "folder" : "file")\(input.isEmpty ? "" : ", got \(input.count)")")
+            }
+        case .cifar10:
+            guard !input.isEmpty else { throw ValidationError("--input: --source cifar10 needs batch files or a directory of data_batch_*.bin") }
+        case .twoMoons, .swissRoll, .gaussianMixture:
+            guard input.isEmpty else { throw ValidationError("--input is not used by --source \(name) (a generated toy set)") }
+        }
+        if labels != nil, source != .fashionMNIST, source != .idx {
+            throw ValidationError("--labels is only for --source fashion-mnist or idx, not \(name)")
+        }
+        if out == nil, source != .fashionMNIST { throw ValidationError("--out is required for --source \(name)") }
+        if let out, out.isEmpty { throw ValidationError("--out must not be empty") }
+        if let pad {
+            guard source.isImages else { throw ValidationError("--pad does not apply to --source \(name) (2-D points)") }
+            guard (0...4096).contains(pad) else { throw ValidationError("--pad must be in 0…4096, got \(pad)") }
+        }
+        if let channels {
+            guard source.isImages else { throw ValidationError("--channels does not apply to --source \(name) (2-D points)") }
+            guard channels == 1 || channels == 3 else { throw ValidationError("--channels must be 1 or 3, got \(channels)") }
+        }
+        if layout != .auto, source != .npy { throw ValidationError("--layout applies only to --source npy") }
+        guard heldout >= 0, heldout < 1 else { throw ValidationError("--heldout must be in [0, 1), got \(heldout)") }
+        if let heldoutOut {
+            guard heldout > 0 else { throw ValidationError("--heldout-out needs --heldout greater than 0") }
+            if heldoutOut == outputPath { throw ValidationError("--heldout-out must differ from --out (\(heldoutOut))") }
+        }
+        if let count {
+            guard !source.isImages else { throw ValidationError("--count applies only to the toy sets (two-moons, swiss-roll, gaussian-mixture)") }
+            guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
+        }
+        if let noise {
+            guard !source.isImages else { throw ValidationError("--noise applies only to the toy sets (two-moons, swiss-roll, gaussian-mixture)") }
+            guard noise >= 0, noise.isFinite else { throw ValidationError("--noise must be ≥ 0, got \(noise)") }
+        }
+    }
+
+    var outputPath: String { out ?? FashionMNIST.defaultOutput }
+
+    func run() throws {
+        let dataSource: DatasetSource
+        switch source {
+        case .fashionMNIST:
+            let images = input.first ?? FashionMNIST.trainImages
+            dataSource = .idx(images: images, labels: labels ?? FashionMNIST.labels(besideImages: images))
+        case .idx: dataSource = .idx(images: input[0], labels: labels)
+        case .npy: dataSource = .npy(input[0], layout: ArrayLayout(rawValue: layout.rawValue)!)
+        case .cifar10: dataSource = .cifar10(input)
+        case .pngFolder: dataSource = .pngFolder(input[0])
+        case .twoMoons, .swissRoll, .gaussianMixture:
+            dataSource = .toy(source.toySet!, count: count ?? 10_000, noise: noise ?? 0.05, seed: seed)
+        }
+        var data = try dataSource.load()
+        if source == .fashionMNIST { data.source = "Fashion-MNIST " + data.source }
+        let options = DatasetOptions(
+            pad: pad ?? (source == .fashionMNIST ? 2 : 0),
+            channels: channels ?? (source == .fashionMNIST ? 1 : nil),
+            heldoutFraction: heldout, heldoutPath: heldoutOut, seed: seed)
+        let summary = try DatasetWriter.write(data, to: outputPath, options: options)
+        print(summary)
+    }
+}

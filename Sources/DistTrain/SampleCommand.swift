@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import IO
+import Models
+import Tensor
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Generate samples from a checkpoint (spread over the ranks under mpirun).")
+
+    @Option(help: "Checkpoint file (ckpt-XXXXXXXX.h5).")
+    var checkpoint: String
+    @Option(help: "Number of samples.")
+    var count: Int = 16
+    @Option(help: "Sampler: ddpm or ddim.")
+    var sampler: String = "ddim"
+    @Option(help: "DDIM steps.")
+    var steps: Int = 50
+    @Option(help: "DDIM η (0: deterministic).")
+    var eta: Double = 0
+    @Option(help: "Seed of the sampling noise.")
+    var seed: UInt64 = 0
+    @Option(help: "Output PNG grid (images) — the samples are also written beside it as .h5.")
+    var out: String = "samples.png"
+    @Flag(help: "Use the live weights even when the checkpoint has EMA weights.")
+    var noEma = false
+    @Flag(help: "Also write the denoising trajectory of the first samples as <out>-trajectory.png (single rank).")
+    var trajectory = false
+    @Option(help: "Samples per batch on each rank.")
+    var batchSize: Int = 64
+
+    func validate() throws {
+        guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
+        guard sampler == "ddpm" || sampler == "ddim" else { throw ValidationError("--sampler must be ddpm or ddim, not '\(sampler)'") }
+        guard steps >= 1, steps <= 1000 else { throw ValidationError("--steps must be in 1…1000, got \(steps)") }
+        guard eta >= 0 else { throw ValidationError("--eta must not be negative") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+    }
+
+    func run() throws {
+        let world = Communicator.world
+        defer { Communicator.finalizeIfStarted() }
+        do {
+            let loaded = try CheckpointModel(path: checkpoint, batchCapacity: min(batchSize, count), useEMA: !noEma)
+            let samplerObject = DiffusionSampler(model: loaded.model, schedule: loaded.schedule)
+            let method: DiffusionSampler.Method = sampler == "ddpm" ? .ddpm : .ddim(steps: steps, eta: eta)
+            let base = out.hasSuffix(".png") ? String(out.dropLast(4)) : out
+            if trajectory && world.isRoot { try writeTrajectory(samplerObject, method: method, base: base) }
+            let images = try SampleGeneration.generate(count: count, sampler: samplerObject, method: method, seed: seed,
+                                                       round: 0, communicator: world)
+            guard world.isRoot, let images else { return }
+            let written = try SampleGeneration.save(images, count: count, sampleShape: loaded.model.sampleShape, to: base)
+            print("disttrain: wrote \(count) samples to \(written)")
+        } catch {
+            failAllRanks(error, communicator: world)
+        }
+    }
+
+    /// Eight snapshots of up to 8 samples along the reverse process, one row per snapshot.
+    private func writeTrajectory(_ sampler: DiffusionSampler, method: DiffusionSampler.Method, base: String) throws {
+        let model = sampler.model
+        guard model.sampleShape.count == 3 else { return }
+        let n = min(8, model.batchCapacity), width = model.sampleCount
+        let x = FloatBuffer(count: n * width), frames = FloatBuffer(count: 8 * n * width)
+        let total = sampler.schedule.timesteps
+        var rng = Philox(seed: seed, stream: RandomStream.sampling(round: 1 << 20, rank: 0))
+        var frame = 0
+        let marks: Set<Int> = {
+            if case .ddim(let steps, _) = method {
+                let ts = DiffusionSampler.ddimTimesteps(steps: steps, total: total)
+                return Set((0..<8).map { ts[min(ts.count - 1, $0 * ts.count / 8)] })
+            }
+            return Set((0..<8).map { total - 1 - $0 * total / 8 })
+        }()
+        sampler.sample(into: x.pointer, batch: n, method: method, rng: &rng) { t, current in
+            guard frame < 8, marks.contains(t) || t == 0 else { return }
+            for i in 0..<(n * width) { frames[frame * n * width + i] = min(max(current[i], -1), 1) }
+            frame += 1
+        }
+        let shape = model.sampleShape
+        try writeImageGrid(path: base + "-trajectory.png", images: frames.pointer, count: frame * n,
+                           channels: shape[0], height: shape[1], width: shape[2], columns: n)
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import IO
+import Models
+import Tensor
+
+/// Sampling spread over the ranks: each draws an equal share with its own noise stream, rank 0
+/// gathers them and writes the files.
+enum SampleGeneration {
+    /// Returns [W·share, sample…] on rank 0 (the first `count` are the samples), nil elsewhere.
+    static func generate(count: Int, sampler: DiffusionSampler, method: DiffusionSampler.Method, seed: UInt64,
+                         round: Int, communicator: Communicator) throws -> FloatBuffer? {
+        let model = sampler.model
+        let share = (count + communicator.size - 1) / communicator.size
+        let width = model.sampleCount
+        let mine = FloatBuffer(count: share * width)
+        var rng = Philox(seed: seed, stream: RandomStream.sampling(round: round, rank: communicator.rank))
+        var done = 0
+        while done < share {
+            let n = min(model.batchCapacity, share - done)
+            sampler.sample(into: mine.pointer + done * width, batch: n, method: method, rng: &rng)
+            done += n
+        }
+        let all = communicator.isRoot ? FloatBuffer(count: share * width * communicator.size) : nil
+        communicator.gather(mine.pointer, count: share * width, into: all?.pointer)
+        return all
+    }
+
+    /// Writes `<base>.h5` (/images float32 in [−1, 1]) and, for images, the grid `<base>.png`.
+    /// Returns the path a person would look at.
+    static func save(_ images: FloatBuffer, count: Int, sampleShape: [Int], to base: String) throws -> String {
+        let file = try HDF5File.create(base + ".h5")
+        try file.write("images", UnsafeBufferPointer(start: images.pointer, count: count * sampleShape.reduce(1, *)),
+                       shape: [count] + sampleShape)
+        try file.close()
+        guard sampleShape.count == 3 else { return base + ".h5" }
+        try writeImageGrid(path: base + ".png", images: images.pointer, count: count,
+                           channels: sampleShape[0], height: sampleShape[1], width: sampleShape[2])
+        return base + ".png"
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Models
+import Tensor
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a denoiser data-parallel over the MPI ranks (the default command).",
+        discussion: """
+            Start with `mpirun -np N disttrain train …` (or `disttrain` alone for one rank). Every rank reads \
+            its own contiguous shard of the HDF5 dataset; gradients are averaged with MPI; rank 0 writes \
+            checkpoints, samples and metrics under --out.
+            """)
+
+    @Option(help: "HDF5 dataset with /images [N, C, H, W] (uint8 or float32 in [−1, 1]). Default: data/fashion-mnist-32.h5, built from Debian's dataset-fashion-mnist on first use.")
+    var data: String?
+    @Option(help: "Model: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var model: String = ModelKind.cnnLarge.rawValue
+    @Option(help: "Images per rank per step. Default: 128 split over the ranks (the reference run's global batch).")
+    var batchSize: Int?
+    @Option(help: "Optimizer steps of the run.")
+    var steps: Int?
+    @Option(help: "Epochs of the run (used when --steps is not given).")
+    var epochs: Int = 1
+    @Option(name: .customLong("lr"), help: "Adam learning rate at step 0; it decays linearly to 0 over the run.")
+    var learningRate: Double = 1e-3
+    @Option(help: "Steps of linear learning-rate warm-up.")
+    var warmup: Int = 0
+    @Option(help: "Seed of the initialisation, data order, timesteps and noise.")
+    var seed: UInt64 = 0
+    @Option(name: .customLong("out"), help: "Output directory: checkpoints, samples, metrics.")
+    var outputDirectory: String = "runs/default"
+    @Option(help: "Write a checkpoint every N steps (and at the end).")
+    var checkpointEvery: Int = 1000
+    @Option(help: "Checkpoints to keep.")
+    var keep: Int = 3
+    @Option(help: "Write a sample grid every N steps (0: only at the end).")
+    var sampleEvery: Int = 0
+    @Option(help: "Samples per grid (0: none).")
+    var sampleCount: Int = 16
+    @Option(help: "Sampler: ddpm or ddim.")
+    var sampler: String = "ddim"
+    @Option(help: "DDIM steps.")
+    var samplerSteps: Int = 50
+    @Option(help: "DDIM η (0: deterministic).")
+    var eta: Double = 0
+    @Option(help: "EMA decay of the weights, e.g. 0.9999 (0: off). Samples use the EMA weights when on.")
+    var emaRate: Double = 0
+    @Option(help: "Clip the global gradient norm to this value (0: off).")
+    var gradClip: Double = 0
+    @Option(help: "Micro-batches accumulated per optimizer step.")
+    var accumulate: Int = 1
+    @Option(help: "Noise schedule: linear or cosine.")
+    var schedule: String = "linear"
+    @Flag(help: "Synchronise BatchNorm statistics over the ranks.")
+    var syncBn = false
+    @Option(help: "Gradient allreduce bucket size in MiB.")
+    var bucketMb: Double = 25
+    @Flag(help: "Allreduce all gradients after backward instead of overlapping it (for comparison).")
+    var noOverlap = false
+    @Option(help: "Log every N steps.")
+    var logEvery: Int = 10
+    @Option(help: "Threads per rank for OpenBLAS and the kernels.")
+    var threads: Int = 1
+    @Flag(help: "Continue from the latest checkpoint in --out (a fresh start, with a notice, when there is none).")
+    var resume = false
+
+    func validate() throws {
+        guard ModelKind(rawValue: model) != nil else {
+            throw ValidationError("--model must be one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")), not '\(model)'")
+        }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--lr must be positive, got \(learningRate)") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
+        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1, got \(checkpointEvery)") }
+        guard keep >= 1 else { throw ValidationError("--keep must be at least 1, got \(keep)") }
+        guard sampleEvery >= 0, sampleCount >= 0 else { throw ValidationError("--sample-every and --sample-count must not be negative") }
+        guard sampler == "ddpm" || sampler == "ddim" else { throw ValidationError("--sampler must be ddpm or ddim, not '\(sampler)'") }
+        guard samplerSteps >= 1, samplerSteps <= 1000 else { throw ValidationError("--sampler-steps must be in 1…1000, got \(samplerSteps)") }
+        guard eta >= 0 else { throw ValidationError("--eta must not be negative, got \(eta)") }
+        guard emaRate >= 0, emaRate < 1 else { throw ValidationError("--ema-rate must be in [0, 1), got \(emaRate)") }
+        guard gradClip >= 0 else { throw ValidationError("--grad-clip must not be negative, got \(gradClip)") }
+        guard accumulate >= 1 else { throw ValidationError("--accumulate must be at least 1, got \(accumulate)") }
+        guard NoiseSchedule.Kind(rawValue: schedule) != nil else { throw ValidationError("--schedule must be linear or cosine, not '\(schedule)'") }
+        guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive, got \(bucketMb)") }
+        guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func run() throws {
+        let world = Communicator.world
+        defer { Communicator.finalizeIfStarted() }
+        do {
+            BLAS.threads = threads
+            kernelThreads = threads
+            let path = try data ?? DefaultDataset.ensure(communicator: world)
+            var batch = batchSize ?? 0
+            if batchSize == nil {
+                guard 128 % world.size == 0 else {
+                    throw RunFailure("the default global batch of 128 does not split over \(world.size) ranks: pass --batch-size")
+                }
+                batch = 128 / world.size
+            }
+            let configuration = TrainingConfiguration(
+                data: path, model: model, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
+                warmupSteps: warmup, seed: seed, outputDirectory: outputDirectory, checkpointEvery: checkpointEvery,
+                keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampler,
+                samplerSteps: samplerSteps, eta: eta, emaRate: emaRate, gradientClip: gradClip, accumulation: accumulate,
+                schedule: schedule, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
+                logEvery: logEvery, worldSize: world.size)
+            let run = try TrainingRun(configuration, epochs: epochs, communicator: world, resume: resume)
+            try run.train()
+        } catch {
+            failAllRanks(error, communicator: world)
+        }
+    }
+}
+
+/// A failure of the run that the user can act on; its text names the file, option or rank.
+struct RunFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Prints the error and ends the job: alone with exit status 1, or with MPI_Abort so that no other
+/// rank waits forever in a collective.
+func failAllRanks(_ error: Error, communicator: Communicator) -> Never {
+    let prefix = communicator.size > 1 ? "disttrain: rank \(communicator.rank): error: " : "disttrain: error: "
+    FileHandle.standardError.write(Data((prefix + "\(error)\n").utf8))
+    if communicator.size > 1 { communicator.abort(code: 1) }
+    Communicator.finalizeIfStarted()
+    exit(1)
+}

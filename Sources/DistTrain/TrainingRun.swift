@@ -1,0 +1,215 @@
+import Foundation
+import IO
+import Models
+import Tensor
+
+/// One training run on this rank: the model, its optimizer, its shard of the data, and the loop.
+/// Every rank runs the same sequence of collectives in the same order; only rank 0 writes files.
+final class TrainingRun {
+    let configuration: TrainingConfiguration
+    let communicator: Communicator
+    let kind: ModelKind
+    let model: Denoiser
+    let trainer: DiffusionTrainer
+    let shard: ImageShard
+    let allreducer: GradientAllreducer
+    /// EMA of the parameters, and a place to park the live weights while sampling with it.
+    let ema, parked: FloatBuffer?
+    let sampler: DiffusionSampler
+    let batchImages: FloatBuffer
+    private(set) var step = 0
+    private let log: MetricsLog?
+    private let progress: ProgressReporter
+
+    init(_ requested: TrainingConfiguration, epochs: Int, communicator: Communicator, resume: Bool) throws {
+        self.communicator = communicator
+        var c = requested
+        kind = ModelKind(rawValue: c.model)!
+        let info = try DatasetInfo.inspect(c.data)
+        if kind == .mlp {
+            guard info.sampleShape.count == 1 else { throw RunFailure("\(c.data): the mlp model trains on points [N, D]; /images is \(info.sampleShape)") }
+        } else {
+            guard info.sampleShape.count == 3 else { throw RunFailure("\(c.data): \(kind.rawValue) needs images [N, C, H, W]; /images is [N, \(info.sampleShape.map(String.init).joined(separator: ", "))]") }
+            let depth = kind == .cnn ? 2 : 3
+            guard info.sampleShape[1] % (1 << depth) == 0, info.sampleShape[2] % (1 << depth) == 0 else {
+                throw RunFailure("\(c.data): images of \(info.sampleShape[1])×\(info.sampleShape[2]) cannot pass \(depth) poolings of 2 in \(kind.rawValue): height and width must be divisible by \(1 << depth) (prepare with --pad)")
+            }
+        }
+        let perRank = info.count / communicator.size
+        guard perRank >= c.batchSize else {
+            throw RunFailure("\(c.data): \(info.count) images give each of \(communicator.size) ranks \(perRank), fewer than --batch-size \(c.batchSize)")
+        }
+        let stepsPerEpoch = perRank / (c.batchSize * c.accumulation)
+        if c.steps == 0 { c.steps = max(1, stepsPerEpoch * epochs) }
+
+        // Resume: the latest complete checkpoint's configuration wins, except where the user changed
+        // the length of the run.
+        var checkpoint: HDF5File?
+        if resume {
+            for path in Checkpoint.all(in: c.outputDirectory) {
+                do {
+                    checkpoint = try Checkpoint.validate(path, modelKind: kind.rawValue, sampleShape: info.sampleShape)
+                    break
+                } catch {
+                    if communicator.isRoot { note("skipping \(path): \(error)") }
+                }
+            }
+            if checkpoint == nil, communicator.isRoot { note("--resume: no checkpoint in \(c.outputDirectory); starting fresh") }
+        }
+        if let checkpoint {
+            let saved = try Checkpoint.configuration(of: checkpoint)
+            guard saved.worldSize == communicator.size else {
+                throw RunFailure("\(checkpoint.path) was written by \(saved.worldSize) ranks; resume it with the same number (running \(communicator.size))")
+            }
+            let steps = requested.steps != 0 ? c.steps : saved.steps
+            c = saved
+            c.steps = steps
+        }
+        configuration = c
+
+        model = kind.make(sampleShape: info.sampleShape, batchCapacity: max(c.batchSize, min(c.sampleCount, 64), 1))
+        model.initialize(seed: c.seed)
+        trainer = DiffusionTrainer(model: model, schedule: NoiseSchedule(NoiseSchedule.Kind(rawValue: c.schedule)!),
+                                   seed: c.seed, rank: communicator.rank, batch: c.batchSize)
+        shard = try ImageShard(info, rank: communicator.rank, worldSize: communicator.size, seed: c.seed)
+        allreducer = GradientAllreducer(communicator: communicator, table: model.parameterTable, gradients: model.gradients,
+                                        bucketBytes: Int(c.bucketMegabytes * 1_048_576), overlap: c.overlap)
+        ema = c.emaRate > 0 ? FloatBuffer(count: model.parameters.count) : nil
+        parked = c.emaRate > 0 ? FloatBuffer(count: model.parameters.count) : nil
+        ema?.copy(from: model.parameters)
+        model.gradientsReady = { [unowned allreducer] in allreducer.gradientsReady(from: $0) }
+        if c.syncBatchNorm { model.reduceStatistics = { [communicator] in communicator.allreduceSum($0, count: $1) } }
+        sampler = DiffusionSampler(model: model, schedule: trainer.schedule)
+        batchImages = FloatBuffer(count: c.batchSize * model.sampleCount)
+        // Only now, with the data and model checked, does the run leave anything on disk.
+        if communicator.isRoot {
+            do {
+                try FileManager.default.createDirectory(atPath: c.outputDirectory + "/samples", withIntermediateDirectories: true)
+            } catch {
+                throw RunFailure("cannot create the output directory \(c.outputDirectory): \(error.localizedDescription)")
+            }
+        }
+        communicator.barrier()
+
+        if let checkpoint {
+            let state = try Checkpoint.load(checkpoint, model: model, optimizer: trainer.optimizer, ema: ema)
+            step = state.step
+            let r = communicator.rank
+            trainer.rng = Philox(seed: UInt64(bitPattern: state.rngStates[3 * r]), stream: UInt64(bitPattern: state.rngStates[3 * r + 1]),
+                                 counter: UInt64(bitPattern: state.rngStates[3 * r + 2]))
+            shard.seek(epoch: Int(state.dataPositions[2 * r]), cursor: Int(state.dataPositions[2 * r + 1]))
+            if communicator.isRoot { note("resumed from \(checkpoint.path) at step \(step)") }
+        }
+        log = communicator.isRoot ? try MetricsLog(directory: c.outputDirectory, columns: MetricsRecord.columns) : nil
+        progress = ProgressReporter(totalSteps: c.steps, logEvery: c.logEvery, enabled: communicator.isRoot)
+        if communicator.isRoot && step == 0 {
+            note("training \(kind.className) (\(model.parameterTable.totalCount.formatted()) parameters) on \(info.count) samples of \(info.sampleShape) from \(c.data): \(communicator.size) rank(s) × batch \(c.batchSize) × \(c.accumulation) accumulation = \(c.globalBatch) per step, \(c.steps) steps")
+        }
+    }
+
+    /// The main loop: batch → forward/backward (allreduce overlapped) → update → log → checkpoint/sample.
+    func train() throws {
+        let c = configuration
+        while step < c.steps {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let learningRate = c.learningRate(at: step)
+            let (loss, gradientNorm, applied) = optimizerStep(learningRate: learningRate)
+            step += 1
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            let record = MetricsRecord(step: step, epoch: shard.epoch, loss: loss, learningRate: Double(learningRate),
+                                       gradientNorm: gradientNorm, imagesPerSecond: Double(c.globalBatch) / seconds,
+                                       stepSeconds: seconds, allreduceWaitSeconds: allreducer.exposedSeconds,
+                                       skipped: applied ? 0 : 1)
+            if let log { log.append(record.values) }
+            progress.report(record)
+            if step % c.checkpointEvery == 0 || step == c.steps { try writeCheckpoint() }
+            if c.sampleCount > 0 && ((c.sampleEvery > 0 && step % c.sampleEvery == 0) || step == c.steps) {
+                try writeSamples()
+            }
+        }
+        progress.finish()
+    }
+
+    /// Gradients of the global batch, averaged over ranks, then one Adam update. Non-finite loss or
+    /// gradients skip the update on every rank alike (the checks use values every rank shares).
+    private func optimizerStep(learningRate: Float) -> (loss: Double, gradientNorm: Double, applied: Bool) {
+        let c = configuration
+        var localLoss = 0.0
+        for micro in 0..<c.accumulation {
+            shard.nextBatch(c.batchSize, into: batchImages.pointer)
+            // Only the last micro-batch's backward produces final gradients (the others accumulate).
+            if micro == c.accumulation - 1 { allreducer.begin() }
+            localLoss += Double(trainer.computeGradients(images: batchImages.pointer, accumulate: micro > 0))
+        }
+        allreducer.finish()
+        let loss = communicator.allreduceSum([localLoss])[0] / Double(c.accumulation * communicator.size)
+        var scale = 1 / Float(c.accumulation * communicator.size)
+        let norm = Double(scale) * l2Norm(model.gradients)
+        guard loss.isFinite && norm.isFinite else { return (loss, norm, false) }
+        if c.gradientClip > 0 && norm > c.gradientClip { scale *= Float(c.gradientClip / norm) }
+        trainer.optimizer.update(parameters: model.parameters, gradients: model.gradients,
+                                 learningRate: learningRate, gradientScale: scale)
+        if let ema { updateEMA(ema, rate: Float(c.emaRate)) }
+        return (loss, norm, true)
+    }
+
+    private func updateEMA(_ ema: FloatBuffer, rate: Float) {
+        let e = ema.pointer, p = model.parameters.pointer, w = 1 - rate
+        for i in 0..<ema.count { e[i] += w * (p[i] - e[i]) }
+    }
+
+    /// Rank 0 writes; every rank contributes its RNG state and data position, and BatchNorm running
+    /// statistics are first averaged over the ranks so the checkpoint holds one set.
+    private func writeCheckpoint() throws {
+        let w = Double(communicator.size)
+        if communicator.size > 1 && model.buffers.count > 0 {
+            communicator.allreduceSum(model.buffers.pointer, count: model.buffers.count)
+            let b = model.buffers.pointer
+            for i in 0..<model.buffers.count { b[i] = Float(Double(b[i]) / w) }
+        }
+        let rng = trainer.rng
+        let states = communicator.gather([Int64(bitPattern: rng.seed), Int64(bitPattern: rng.stream), Int64(bitPattern: rng.counter)])
+        let positions = communicator.gather([Int64(shard.epoch), Int64(shard.cursor)])
+        guard communicator.isRoot else { return }
+        let path = try Checkpoint.write(
+            directory: configuration.outputDirectory, model: model, modelKind: kind.rawValue, optimizer: trainer.optimizer,
+            ema: ema, contents: .init(step: step, learningRate: Double(configuration.learningRate(at: step - 1)),
+                                      rngStates: states, dataPositions: positions, configuration: configuration),
+            keep: configuration.keepCheckpoints)
+        progress.message("checkpoint \(path)")
+    }
+
+    /// All ranks sample an equal share (with the EMA weights when enabled); rank 0 writes the grid.
+    private func writeSamples() throws {
+        let c = configuration
+        let path = c.outputDirectory + String(format: "/samples/step-%08d", step)
+        if let ema, let parked { parked.copy(from: model.parameters); model.parameters.copy(from: ema) }
+        defer { if let parked { model.parameters.copy(from: parked) } }
+        let method: DiffusionSampler.Method = c.sampler == "ddpm" ? .ddpm : .ddim(steps: c.samplerSteps, eta: c.eta)
+        let images = try SampleGeneration.generate(count: c.sampleCount, sampler: sampler, method: method, seed: c.seed,
+                                                   round: step, communicator: communicator)
+        defer { model.training = true }
+        guard communicator.isRoot, let images else { return }
+        let written = try SampleGeneration.save(images, count: c.sampleCount, sampleShape: model.sampleShape, to: path)
+        progress.message("samples \(written)")
+    }
+
+}
+
+private func note(_ text: String) { print("disttrain: " + text) }
+
+/// √(Σ g²) of a buffer, accumulated in Double.
+func l2Norm(_ buffer: FloatBuffer) -> Double {
+    let p = buffer.pointer
+    var total = 0.0
+    var i = 0
+    while i < buffer.count {
+        let end = min(buffer.count, i + 4096)
+        var acc = SIMD8<Float>()
+        while i + 8 <= end { let v = load8(p + i); acc += v * v; i += 8 }
+        var partial = Double(acc.sum())
+        while i < end { partial += Double(p[i] * p[i]); i += 1 }
+        total += partial
+    }
+    return total.squareRoot()
+}

@@ -1,0 +1,115 @@
+import Tensor
+
+/// What a dataset file holds: `/images` [N, C, H, W] (or [N, D] points), uint8 or float32.
+public struct DatasetInfo: Sendable, Equatable {
+    public let path: String
+    public let count: Int
+    /// Shape of one sample: [C, H, W], or [D] for points.
+    public let sampleShape: [Int]
+    public let elementType: String
+    public let hasLabels: Bool
+
+    public var sampleCount: Int { sampleShape.reduce(1, *) }
+
+    /// Reads and checks the layout without loading the pixels; errors name the file and dataset.
+    public static func inspect(_ path: String) throws -> DatasetInfo {
+        let file = try HDF5File.open(path)
+        guard file.contains("images") else { throw HDF5Error("\(path): no /images dataset (expected [N, C, H, W])") }
+        let shape = try file.shape(of: "images")
+        guard shape.count == 4 || shape.count == 2 else {
+            throw HDF5Error("\(path): /images has \(shape.count) dimensions \(shape); expected 4 ([N, C, H, W]) or 2 ([N, D] points)")
+        }
+        let type = try file.elementType(of: "images")
+        guard type == "uint8" || type == "float32" else {
+            throw HDF5Error("\(path): /images is \(type); supported are uint8 (0…255) and float32 (in [−1, 1])")
+        }
+        guard shape[0] > 0 else { throw HDF5Error("\(path): /images holds no images") }
+        guard shape.dropFirst().allSatisfy({ $0 > 0 }), shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) < 1 << 40 else {
+            throw HDF5Error("\(path): /images claims an impossible shape \(shape)")
+        }
+        let hasLabels = file.contains("labels")
+        if hasLabels {
+            let labels = try file.shape(of: "labels")
+            guard labels.first == shape[0] else {
+                throw HDF5Error("\(path): /labels has \(labels.first ?? 0) entries for \(shape[0]) images")
+            }
+        }
+        return DatasetInfo(path: path, count: shape[0], sampleShape: Array(shape.dropFirst()), elementType: type, hasLabels: hasLabels)
+    }
+}
+
+/// One rank's contiguous shard of a dataset, held in memory as floats in [−1, 1], served in a fresh
+/// order every epoch. The order of epoch e on rank r depends only on (seed, e, r), so the position
+/// (epoch, cursor) is all a checkpoint needs to resume the same sequence.
+public final class ImageShard {
+    public let info: DatasetInfo
+    /// Global index of the shard's first sample, and how many it holds.
+    public let first, count: Int
+    public let samples: FloatBuffer
+    public let seed: UInt64, rank: Int
+    public private(set) var epoch = 0
+    /// Samples of this epoch's order already served.
+    public private(set) var cursor = 0
+    private var order: [Int32]
+
+    /// Reads rows [rank·N/W, (rank+1)·N/W) of `/images`: only this rank's hyperslab is read from disk.
+    public init(_ info: DatasetInfo, rank: Int, worldSize: Int, seed: UInt64) throws {
+        self.info = info; self.seed = seed; self.rank = rank
+        first = info.count * rank / worldSize
+        count = info.count * (rank + 1) / worldSize - first
+        let width = info.sampleCount
+        samples = FloatBuffer(count: count * width)
+        let file = try HDF5File.open(info.path)
+        if info.elementType == "uint8" {
+            let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: max(count * width, 1))
+            defer { bytes.deallocate() }
+            try file.readRows("images", start: first, count: count, into: bytes)
+            for i in 0..<(count * width) { samples[i] = Float(bytes[i]) / 127.5 - 1 }
+        } else {
+            try file.readRows("images", start: first, count: count, into: samples.pointer)
+            // Images must be in [−1, 1]; points (toy sets) may have any finite coordinates.
+            let limit: Float = info.sampleShape.count == 3 ? 1 : .greatestFiniteMagnitude
+            for i in 0..<(count * width) where !(samples[i] >= -limit && samples[i] <= limit) {
+                throw HDF5Error("\(info.path): /images value \(samples[i]) at sample \(first + i / width) is \(info.sampleShape.count == 3 ? "outside [−1, 1]" : "not finite")")
+            }
+        }
+        order = Array(0..<Int32(count))
+        shuffle()
+    }
+
+    /// Moves to (epoch, cursor), as saved in a checkpoint.
+    public func seek(epoch: Int, cursor: Int) {
+        self.epoch = epoch
+        shuffle()
+        self.cursor = min(cursor, count)
+    }
+
+    /// Copies the next `batch` samples into `out` [batch, sample…], starting a new epoch (a new order)
+    /// when fewer than `batch` remain in this one. Returns true when it started a new epoch.
+    @discardableResult
+    public func nextBatch(_ batch: Int, into out: UnsafeMutablePointer<Float>) -> Bool {
+        precondition(batch <= count, "batch \(batch) larger than the shard's \(count) samples")
+        var wrapped = false
+        if cursor + batch > count {
+            epoch += 1; cursor = 0; shuffle(); wrapped = true
+        }
+        let width = info.sampleCount
+        for n in 0..<batch {
+            (out + n * width).update(from: samples.pointer + Int(order[cursor + n]) * width, count: width)
+        }
+        cursor += batch
+        return wrapped
+    }
+
+    /// Fisher–Yates with this epoch's own random stream.
+    private func shuffle() {
+        var rng = Philox(seed: seed, stream: RandomStream.shuffle(epoch: epoch, rank: rank))
+        for i in 0..<count { order[i] = Int32(i) }
+        var i = count - 1, j: Int32 = 0
+        while i > 0 {
+            rng.fillIntegers(&j, count: 1, below: i + 1)
+            order.swapAt(i, Int(j))
+            i -= 1
+        }
+    }
+}

@@ -1,0 +1,72 @@
+// BatchNorm2d in train mode with statistics over every rank's batch (SyncBatchNorm): the per-channel
+// sums are combined by `reduce` (an allreduce sum over the ranks) so that N ranks × batch b compute
+// what one rank with batch N·b would. Two reductions forward (Σx, then Σ(x − mean)², for the same
+// accuracy as the local two-pass kernel) and one backward (Σg, Σg·x̂). Weight and bias gradients stay
+// local sums: the gradient allreduce that follows combines them.
+
+/// `scratch` holds at least 2·channels + 1 Doubles.
+public func batchNormSyncTrainForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                                      weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                      runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
+                                      savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
+                                      shape s: BatchNormShape, relu: Bool, scratch: UnsafeMutablePointer<Double>,
+                                      reduce: (UnsafeMutablePointer<Double>, Int) -> Void) {
+    let m = s.valuesPerChannel, channels = s.channels
+    for c in 0..<channels { scratch[c] = Double(sumOf(input + c * m, count: m)) }
+    scratch[channels] = Double(m)
+    reduce(scratch, channels + 1)
+    let total = scratch[channels]
+    for c in 0..<channels { savedMean[c] = Float(scratch[c] / total) }
+    for c in 0..<channels {
+        let x = input + c * m, mean = savedMean[c]
+        var sum = 0.0
+        for i in 0..<m { let d = Double(x[i] - mean); sum += d * d }
+        scratch[c] = sum
+    }
+    reduce(scratch, channels)
+    for c in 0..<channels {
+        let variance = scratch[c] / total
+        let invStd = Float(1 / (variance + Double(s.epsilon)).squareRoot())
+        savedInvStd[c] = invStd
+        let mean = savedMean[c]
+        let unbiased = total > 1 ? variance * total / (total - 1) : variance
+        runningMean[c] = (1 - s.momentum) * runningMean[c] + s.momentum * mean
+        runningVar[c] = (1 - s.momentum) * runningVar[c] + s.momentum * Float(unbiased)
+        let scale = weight[c] * invStd, shift = bias[c] - mean * weight[c] * invStd
+        let x = input + c * m, y = output + c * m
+        if relu { for i in 0..<m { y[i] = max(x[i] * scale + shift, 0) } } else { for i in 0..<m { y[i] = x[i] * scale + shift } }
+    }
+}
+
+/// Gradients of `batchNormSyncTrainForward`; `scratch` holds at least 2·channels + 1 Doubles.
+public func batchNormSyncTrainBackward(inputGrad: UnsafeMutablePointer<Float>, weightGrad: UnsafeMutablePointer<Float>,
+                                       biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                                       input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                       savedMean: UnsafePointer<Float>, savedInvStd: UnsafePointer<Float>,
+                                       shape s: BatchNormShape, relu: Bool, accumulate: Bool,
+                                       scratch: UnsafeMutablePointer<Double>, reduce: (UnsafeMutablePointer<Double>, Int) -> Void) {
+    let m = s.valuesPerChannel, channels = s.channels
+    @inline(__always) func gradient(_ c: Int, _ i: Int) -> (g: Float, xhat: Float) {
+        let xhat = (input[c * m + i] - savedMean[c]) * savedInvStd[c]
+        let g = (relu && xhat * weight[c] + bias[c] <= 0) ? 0 : outputGrad[c * m + i]
+        return (g, xhat)
+    }
+    for c in 0..<channels {
+        var sumG = 0.0, sumGX = 0.0
+        for i in 0..<m { let (g, xhat) = gradient(c, i); sumG += Double(g); sumGX += Double(g * xhat) }
+        scratch[2 * c] = sumG; scratch[2 * c + 1] = sumGX
+        weightGrad[c] = accumulate ? weightGrad[c] + Float(sumGX) : Float(sumGX)
+        biasGrad[c] = accumulate ? biasGrad[c] + Float(sumG) : Float(sumG)
+    }
+    scratch[2 * channels] = Double(m)
+    reduce(scratch, 2 * channels + 1)
+    let total = scratch[2 * channels]
+    for c in 0..<channels {
+        let meanG = Float(scratch[2 * c] / total), meanGX = Float(scratch[2 * c + 1] / total)
+        let k = weight[c] * savedInvStd[c]
+        for i in 0..<m {
+            let (g, xhat) = gradient(c, i)
+            inputGrad[c * m + i] = k * (g - meanG - xhat * meanGX)
+        }
+    }
+}

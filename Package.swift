@@ -28,6 +28,6 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor", "IO"], path: "Tests/ModelsTests"),
         .testTarget(name: "IOTests", dependencies: ["IO", "CMPI", "CZlib", "Tensor"], path: "Tests/IOTests"),
         // Runs the built `disttrain` binary as users do.
-        .testTarget(name: "DistTrainTests", dependencies: [], path: "Tests/DistTrainTests"),
+        .testTarget(name: "DistTrainTests", dependencies: ["IO"], path: "Tests/DistTrainTests"),
     ]
 )

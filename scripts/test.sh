@@ -7,4 +7,7 @@ scripts/setup.sh --deps
 export HDF5_USE_FILE_LOCKING=FALSE
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 swift build --build-tests
+# The command-line tests train real models under mpirun: they run the optimised binary.
+swift build -c release
+export DISTTRAIN_BINARY="$PWD/.build/release/disttrain"
 swift test --skip-build "$@"

@@ -65,6 +65,8 @@ struct TrainCommand: ParsableCommand {
     var threads: Int = 1
     @Flag(help: "Continue from the latest checkpoint in --out (a fresh start, with a notice, when there is none).")
     var resume = false
+    @Option(help: ArgumentHelp("Stop (with a checkpoint) after this step, as if interrupted; for tests.", visibility: .hidden))
+    var haltAfter: Int?
 
     func validate() throws {
         guard ModelKind(rawValue: model) != nil else {
@@ -112,7 +114,7 @@ struct TrainCommand: ParsableCommand {
                 schedule: schedule, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
                 logEvery: logEvery, worldSize: world.size)
             let run = try TrainingRun(configuration, epochs: epochs, communicator: world, resume: resume)
-            try run.train()
+            try run.train(haltAfter: haltAfter)
         } catch {
             failAllRanks(error, communicator: world)
         }

@@ -108,9 +108,13 @@ final class TrainingRun {
     }
 
     /// The main loop: batch → forward/backward (allreduce overlapped) → update → log → checkpoint/sample.
-    func train() throws {
+    func train(haltAfter: Int? = nil) throws {
         let c = configuration
         while step < c.steps {
+            if let haltAfter, step >= haltAfter {
+                if step % c.checkpointEvery != 0 { try writeCheckpoint() }
+                break
+            }
             let started = DispatchTime.now().uptimeNanoseconds
             let learningRate = c.learningRate(at: step)
             let (loss, gradientNorm, applied) = optimizerStep(learningRate: learningRate)

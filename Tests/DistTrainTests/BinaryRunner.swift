@@ -1,33 +1,76 @@
 import Foundation
 
-/// Runs the `disttrain` executable built beside the tests (or $DISTTRAIN_BINARY) and captures its output.
+/// Runs the `disttrain` executable ($DISTTRAIN_BINARY, else the one built beside the tests) as users
+/// do, alone or under `mpirun -np N`, with a time limit so that a hang fails the test instead of CI.
 struct BinaryRunner {
-    struct Result { let status: Int32; let stdout: String; let stderr: String }
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        let timedOut: Bool
+    }
 
     static var binary: String {
         if let path = ProcessInfo.processInfo.environment["DISTTRAIN_BINARY"] { return path }
-        // The test bundle sits in the same build directory as the executable.
-        let bundle = Bundle.main.bundleURL.deletingLastPathComponent()
-        let candidates = [bundle.appendingPathComponent("disttrain").path,
-                          URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                              .deletingLastPathComponent().appendingPathComponent(".build/debug/disttrain").path]
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let candidates = [Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("disttrain").path,
+                          root.appendingPathComponent(".build/debug/disttrain").path]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
     }
 
-    static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Result {
+    static let mpiEnvironment = ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                                 "OMPI_MCA_rmaps_base_oversubscribe": "1", "HDF5_USE_FILE_LOCKING": "FALSE",
+                                 "OPENBLAS_NUM_THREADS": "1"]
+
+    static func run(_ arguments: [String], in directory: String? = nil, timeout: Double = 300) throws -> Result {
+        try execute(binary, arguments, directory: directory, timeout: timeout)
+    }
+
+    static func mpirun(_ ranks: Int, _ arguments: [String], in directory: String? = nil, timeout: Double = 300) throws -> Result {
+        try execute("/usr/bin/mpirun", ["-np", String(ranks), binary] + arguments, directory: directory, timeout: timeout)
+    }
+
+    private static func execute(_ executable: String, _ arguments: [String], directory: String?, timeout: Double) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var environment = ProcessInfo.processInfo.environment
-        for (k, v) in extra { environment[k] = v }
+        for (k, v) in mpiEnvironment { environment[k] = v }
         process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out; process.standardError = err
+        let outData = LockedData(), errData = LockedData()
+        out.fileHandleForReading.readabilityHandler = { outData.append($0.availableData) }
+        err.fileHandleForReading.readabilityHandler = { errData.append($0.availableData) }
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
         try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        var timedOut = false
+        if finished.wait(timeout: .now() + timeout) == .timedOut {
+            timedOut = true
+            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
+            finished.wait()
+        }
+        out.fileHandleForReading.readabilityHandler = nil
+        err.fileHandleForReading.readabilityHandler = nil
+        outData.append(out.fileHandleForReading.readDataToEndOfFile())
+        errData.append(err.fileHandleForReading.readDataToEndOfFile())
+        return Result(status: process.terminationStatus, stdout: outData.string, stderr: errData.string, timedOut: timedOut)
     }
+
+    /// A fresh empty directory for one test.
+    static func temporaryDirectory(_ name: String) throws -> String {
+        let path = NSTemporaryDirectory() + "disttrain-\(name)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
+
+private final class LockedData: @unchecked Sendable {
+    private var data = Data()
+    private let lock = NSLock()
+    func append(_ more: Data) { lock.lock(); data.append(more); lock.unlock() }
+    var string: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
 }

@@ -7,11 +7,16 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Time full training steps of a model against this machine's sgemm peak.",
-        discussion: "The last line printed is one JSON object with the figures. FLOPs count 6 × forward MACs.")
+        discussion: """
+            The last line printed (by rank 0) is one JSON object with the figures. FLOPs count 6 × forward MACs. \
+            Under `mpirun -np N` every rank runs the step with the real bucketed gradient allreduce, and \
+            img_per_s counts the images of all ranks; the per-rank figures and the exposed allreduce time show \
+            the weak scaling.
+            """)
 
     @Option(help: "Model: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var model: String = ModelKind.cnnLarge.rawValue
-    @Option(help: "Images per step.")
+    @Option(help: "Images per step (per rank).")
     var batchSize: Int = 8
     @Option(help: "Threads for OpenBLAS and the other kernels.")
     var threads: Int = 1
@@ -23,6 +28,10 @@ struct BenchCommand: ParsableCommand {
     var seed: UInt64 = 0
     @Option(help: ArgumentHelp("MiB of im2col columns built per chunk of images (tuning).", visibility: .hidden))
     var columnsMb: Int?
+    @Option(help: "Gradient allreduce bucket size in MiB (with several ranks).")
+    var bucketMb: Double = 25
+    @Flag(help: "Allreduce after backward instead of overlapping it (with several ranks).")
+    var noOverlap = false
 
     func validate() throws {
         guard ModelKind(rawValue: model) != nil else {
@@ -38,34 +47,58 @@ struct BenchCommand: ParsableCommand {
         BLAS.threads = threads
         kernelThreads = threads
         if let columnsMb { convolutionColumnsBudgetBytes = columnsMb << 20 }
+        let world = Communicator.world
+        defer { Communicator.finalizeIfStarted() }
         let kind = ModelKind(rawValue: model)!
         let peak = SgemmPeak.measure()
-        print(String(format: "sgemm peak: %.1f GFLOP/s at %d thread(s) (%@)", peak, threads, BLAS.configuration))
+        if world.isRoot { print(String(format: "sgemm peak: %.1f GFLOP/s at %d thread(s) (%@)", peak, threads, BLAS.configuration)) }
 
         let net = kind.make(sampleShape: kind.referenceSampleShape, batchCapacity: batchSize)
         net.initialize(seed: seed)
-        let trainer = DiffusionTrainer(model: net, schedule: NoiseSchedule(.linear), seed: seed, batch: batchSize)
+        let trainer = DiffusionTrainer(model: net, schedule: NoiseSchedule(.linear), seed: seed, rank: world.rank, batch: batchSize)
+        let allreducer = GradientAllreducer(communicator: world, table: net.parameterTable, gradients: net.gradients,
+                                            bucketBytes: Int(bucketMb * 1_048_576), overlap: !noOverlap)
+        net.gradientsReady = { allreducer.gradientsReady(from: $0) }
         let images = FloatBuffer(count: batchSize * net.sampleCount)
-        var dataRNG = Philox(seed: seed, stream: 99)
+        var dataRNG = Philox(seed: seed, stream: 99 + UInt64(world.rank))
         dataRNG.fillUniform(images.pointer, count: images.count, low: -1, high: 1)
+        let scale = 1 / Float(world.size)
 
-        for _ in 0..<warmup { trainer.step(images: images.pointer, learningRate: 1e-4) }
-        var seconds: [Double] = []
+        /// One training step as `train` runs it: gradients with the overlapped allreduce, then Adam.
+        func step() -> Float {
+            allreducer.begin()
+            let loss = trainer.computeGradients(images: images.pointer)
+            allreducer.finish()
+            trainer.optimizer.update(parameters: net.parameters, gradients: net.gradients, learningRate: 1e-4, gradientScale: scale)
+            return loss
+        }
+
+        for _ in 0..<warmup { _ = step() }
+        world.barrier()
+        var seconds: [Double] = [], waits: [Double] = []
         for s in 0..<steps {
             let start = DispatchTime.now().uptimeNanoseconds
-            let loss = trainer.step(images: images.pointer, learningRate: 1e-4)
-            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            seconds.append(elapsed)
-            print(String(format: "step %d  loss %.4f  %.3f s  %.2f img/s", s + 1, loss, elapsed, Double(batchSize) / elapsed))
+            let loss = step()
+            // The slowest rank sets the pace of a data-parallel step.
+            let elapsed = world.allreduceMax(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            seconds.append(elapsed); waits.append(allreducer.exposedSeconds)
+            if world.isRoot {
+                print(String(format: "step %d  loss %.4f  %.3f s  %.2f img/s  allreduce wait %.3f s", s + 1, loss, elapsed,
+                             Double(batchSize * world.size) / elapsed, allreducer.exposedSeconds))
+            }
         }
+        let rss = world.allreduceMax(peakResidentMegabytes())
+        guard world.isRoot else { return }
         let median = seconds.sorted()[seconds.count / 2]
-        let imagesPerSecond = Double(batchSize) / median
+        let imagesPerSecond = Double(batchSize * world.size) / median
         let gflops = 6 * Double(net.multiplyAccumulatesPerSample) * imagesPerSecond / 1e9
         let result: [String: Any] = [
-            "model": kind.rawValue, "batch": batchSize, "threads": threads, "steps": steps,
-            "median_step_s": round4(median), "img_per_s": round4(imagesPerSecond), "gflops": round4(gflops),
-            "sgemm_peak_gflops": round4(peak), "peak_fraction": round4(gflops / peak),
-            "peak_rss_mb": round4(peakResidentMegabytes()), "parameters": net.parameterTable.totalCount,
+            "model": kind.rawValue, "batch": batchSize, "threads": threads, "steps": steps, "ranks": world.size,
+            "median_step_s": round4(median), "img_per_s": round4(imagesPerSecond),
+            "img_per_s_per_rank": round4(imagesPerSecond / Double(world.size)), "gflops": round4(gflops),
+            "sgemm_peak_gflops": round4(peak), "peak_fraction": round4(gflops / (peak * Double(world.size))),
+            "allreduce_wait_s": round4(waits.sorted()[waits.count / 2]),
+            "peak_rss_mb": round4(rss), "parameters": net.parameterTable.totalCount,
         ]
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))

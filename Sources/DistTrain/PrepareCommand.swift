@@ -31,10 +31,10 @@ struct PrepareCommand: ParsableCommand {
             With --heldout F, all N indices are shuffled with --seed and the last ⌈F·N⌉ go to --heldout-out; \
             both files keep the source's order.
             Examples:
-              disttrain prepare                                   # Fashion-MNIST → data/fashion-mnist-32.h5
-              disttrain prepare --source npy --input x.npy --out data/x.h5 --channels 3
-              disttrain prepare --source cifar10 --input cifar-10-batches-bin --out data/cifar10.h5
-              disttrain prepare --source two-moons --count 10000 --out data/moons.h5
+              disttrain prepare     (Fashion-MNIST → data/fashion-mnist-32.h5)
+              disttrain prepare --source npy --input x.npy --out x.h5 --channels 3
+              disttrain prepare --source cifar10 --input cifar-10-batches-bin --out c.h5
+              disttrain prepare --source two-moons --count 10000 --out moons.h5
             """)
 
     @Option(help: "Input kind: \(PrepareSource.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -126,6 +126,9 @@ struct PrepareCommand: ParsableCommand {
         switch source {
         case .fashionMNIST:
             let images = input.first ?? FashionMNIST.trainImages
+            if input.isEmpty, !FileManager.default.fileExists(atPath: images) {
+                throw IOError(path: images, "no such file — install Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist) or pass --input")
+            }
             dataSource = .idx(images: images, labels: labels ?? FashionMNIST.labels(besideImages: images))
         case .idx: dataSource = .idx(images: input[0], labels: labels)
         case .npy: dataSource = .npy(input[0], layout: ArrayLayout(rawValue: layout.rawValue)!)

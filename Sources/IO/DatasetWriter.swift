@@ -150,7 +150,7 @@ public struct DatasetSummary: Sendable, CustomStringConvertible {
     public var count: Int { shape[0] }
 
     public var description: String {
-        let kind = shape.count == 2 ? "points" : "images"
+        let kind = (shape.count == 2 ? "point" : "image") + (count == 1 ? "" : "s")
         let tail = Array(shape.dropFirst())
         var line = "prepared \(count) \(kind) of shape \(tail) (\(dtype)\(hasLabels ? ", with labels" : "")) → \(path)"
         if let heldoutPath { line += "; held out \(heldoutCount) → \(heldoutPath)" }
@@ -189,36 +189,17 @@ public enum DatasetWriter {
             guard target == 1 || target == 3, c == 1 || c == 3 else {
                 throw IOError("\(d.source): cannot convert \(c) channels to \(target) (only gray ↔ RGB)")
             }
-            let plane = h * w
             switch d.pixels {
             case .uint8(let v):
-                var out = [UInt8](repeating: 0, count: n * target * plane)
-                for i in 0..<n {
-                    let src = i * c * plane, dst = i * target * plane
-                    if target == 3 {
-                        for k in 0..<3 { for p in 0..<plane { out[dst + k * plane + p] = v[src + p] } }
-                    } else {
-                        for p in 0..<plane {
-                            let y = 299 * Int(v[src + p]) + 587 * Int(v[src + plane + p]) + 114 * Int(v[src + 2 * plane + p])
-                            out[dst + p] = UInt8((y + 500) / 1000)
-                        }
-                    }
-                }
-                d.pixels = .uint8(out)
+                d.pixels = .uint8(convertChannels(v, images: n, from: c, to: target, plane: h * w) { (r: UInt8, g: UInt8, b: UInt8) -> UInt8 in
+                    let y: Int = 299 * Int(r) + 587 * Int(g) + 114 * Int(b) + 500
+                    return UInt8(y / 1000)
+                })
             case .float32(let v):
-                var out = [Float](repeating: 0, count: n * target * plane)
-                for i in 0..<n {
-                    let src = i * c * plane, dst = i * target * plane
-                    if target == 3 {
-                        for k in 0..<3 { for p in 0..<plane { out[dst + k * plane + p] = v[src + p] } }
-                    } else {
-                        for p in 0..<plane {
-                            let y = 0.299 * Double(v[src + p]) + 0.587 * Double(v[src + plane + p]) + 0.114 * Double(v[src + 2 * plane + p])
-                            out[dst + p] = Float(Swift.min(1, Swift.max(-1, y)))
-                        }
-                    }
-                }
-                d.pixels = .float32(out)
+                d.pixels = .float32(convertChannels(v, images: n, from: c, to: target, plane: h * w) { (r: Float, g: Float, b: Float) -> Float in
+                    let y: Double = 0.299 * Double(r) + 0.587 * Double(g) + 0.114 * Double(b)
+                    return Float(Swift.min(1, Swift.max(-1, y)))
+                })
             }
             d.shape = [n, target, h, w]
         }
@@ -325,9 +306,15 @@ public enum DatasetWriter {
 
     private static func select<T>(_ v: [T], rows: [Int]?, rowSize: Int) -> [T] {
         guard let rows else { return v }
-        var out: [T] = []
-        out.reserveCapacity(rows.count * rowSize)
-        for r in rows { out.append(contentsOf: v[(r * rowSize)..<((r + 1) * rowSize)]) }
+        guard let first = v.first else { return [] }
+        var out = [T](repeating: first, count: rows.count * rowSize)
+        v.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for (k, r) in rows.enumerated() {
+                    (dst.baseAddress! + k * rowSize).update(from: src.baseAddress! + r * rowSize, count: rowSize)
+                }
+            }
+        }
         return out
     }
 }
@@ -335,10 +322,34 @@ public enum DatasetWriter {
 private func padPlanes<T>(_ v: [T], planes: Int, h: Int, w: Int, pad: Int, fill: T) -> [T] {
     let ph = h + 2 * pad, pw = w + 2 * pad
     var out = [T](repeating: fill, count: planes * ph * pw)
-    for p in 0..<planes {
-        for y in 0..<h {
-            let from = (p * h + y) * w, to = (p * ph + y + pad) * pw + pad
-            for x in 0..<w { out[to + x] = v[from + x] }
+    v.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            for p in 0..<planes {
+                for y in 0..<h {
+                    (dst.baseAddress! + (p * ph + y + pad) * pw + pad).update(from: src.baseAddress! + (p * h + y) * w, count: w)
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// Gray → RGB repeats the plane; RGB → gray applies `luminance` to each (R, G, B).
+private func convertChannels<T>(_ v: [T], images n: Int, from c: Int, to target: Int, plane: Int,
+                                luminance: (T, T, T) -> T) -> [T] {
+    guard let first = v.first else { return v }
+    var out = [T](repeating: first, count: n * target * plane)
+    v.withUnsafeBufferPointer { srcBuffer in
+        out.withUnsafeMutableBufferPointer { dstBuffer in
+            let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!
+            for i in 0..<n {
+                let from = src + i * c * plane, to = dst + i * target * plane
+                if target == 3 {
+                    for k in 0..<3 { (to + k * plane).update(from: from, count: plane) }
+                } else {
+                    for p in 0..<plane { to[p] = luminance(from[p], from[plane + p], from[2 * plane + p]) }
+                }
+            }
         }
     }
     return out

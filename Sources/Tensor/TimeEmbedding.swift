@@ -4,16 +4,17 @@ import Foundation
 public let timeEmbeddingDimension = 128
 
 /// embedding[n, k] = sin(t_n·f_k) for k < 64 and cos(t_n·f_{k−64}) above, f_k = exp(−ln(10000)·k/63),
-/// with the raw integer timestep t. The product t·f is rounded to Float first, as PyTorch computes it.
+/// with the raw integer timestep t. Exponent and product t·f are rounded to Float in the order the
+/// reference computes them ((k·−ln 10⁴)/63, then t·f), so large t agree to the last bits.
 public func sinusoidalTimeEmbedding(output: UnsafeMutablePointer<Float>, timesteps: UnsafePointer<Int32>,
                                     batch: Int, dimension: Int = timeEmbeddingDimension) {
     let half = dimension / 2
-    let step = Float(log(10000.0) / Double(half - 1))
+    let negativeLog = -Float(log(10000.0)), denominator = Float(half - 1)
     for n in 0..<batch {
         let t = Float(timesteps[n])
         let row = output + n * dimension
         for k in 0..<half {
-            let frequency = Float(exp(Double(Float(k) * -step)))
+            let frequency = Float(exp(Double((Float(k) * negativeLog) / denominator)))
             let angle = Double(t * frequency)
             row[k] = Float(sin(angle))
             row[half + k] = Float(cos(angle))

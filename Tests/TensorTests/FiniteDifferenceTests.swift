@@ -1,0 +1,215 @@
+import Testing
+import Tensor
+
+/// Every backward kernel against central differences of its own forward kernel.
+/// Loss L = Σ y·r for a fixed random r (so dL/dy = r is the output gradient handed to backward),
+/// accumulated in Double; every coordinate of every input and parameter is checked, with error
+/// |fd − analytic| / (|analytic| + 1% of the gradient's RMS).
+///
+/// Step sizes: convolution, linear, eval BatchNorm, upsampling and the per-channel add are affine in
+/// each input, and the MSE is quadratic, so central differences are exact for any step; a large one
+/// (h = 0.5) keeps the Float rounding of the outputs, divided by 2h, negligible. ReLU and max-pool are
+/// affine between kinks: their inputs are kept further from a kink (0, a tie) than the step.
+/// Train-mode BatchNorm is genuinely nonlinear: h = 0.03 balances truncation (∝ h²) against rounding
+/// noise (∝ 1/h); measured at h = 0.03, the worst coordinate is 1e-3 off by the measure above.
+@Suite struct FiniteDifferenceTests {
+    /// For the exact (affine or quadratic) cases: far below what a dropped term or a swapped index gives.
+    static let tolerance = 1e-4
+    /// For train-mode BatchNorm, whose differences carry truncation and rounding error (see above).
+    static let nonlinearTolerance = 5e-3
+
+    func expectGradient(_ what: String, _ check: GradientCheck, tolerance: Double = tolerance,
+                        sourceLocation: SourceLocation = #_sourceLocation) {
+        report("fd \(what): \(check.description)")
+        #expect(check.checked > 0)
+        #expect(check.maxError < tolerance, "\(what): \(check.description)", sourceLocation: sourceLocation)
+    }
+
+    // MARK: convolution
+
+    func checkConv(kernel: Int, batch n: Int, inChannels cin: Int, outChannels cout: Int, height h: Int, width w: Int) {
+        let s = ConvShape(batch: n, inChannels: cin, outChannels: cout, height: h, width: w, kernel: kernel)
+        let x = normals(cin * n * h * w, seed: 11), weight = normals(cout * cin * kernel * kernel, seed: 12, scale: 0.5)
+        let bias = normals(cout, seed: 13), r = normals(cout * n * h * w, seed: 14)
+        func forward(_ x: [Float], _ weight: [Float], _ bias: [Float]) -> [Float] {
+            var y = [Float](repeating: .nan, count: r.count), columns = [Float](repeating: .nan, count: max(1, s.columnsCount))
+            conv2dForward(output: &y, input: x, weight: weight, bias: bias, columns: &columns, shape: s)
+            return y
+        }
+        var gx = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: .nan, count: weight.count)
+        var gb = [Float](repeating: .nan, count: cout), columns = [Float](repeating: .nan, count: max(1, s.columnsCount))
+        conv2dBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: r, input: x, weight: weight,
+                       columns: &columns, shape: s)
+        let name = "conv\(kernel)x\(kernel)"
+        expectGradient("\(name) input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0, weight, bias), r) })
+        expectGradient("\(name) weight", finiteDifferenceCheck(point: weight, analytic: gw, h: 0.5) { dot(forward(x, $0, bias), r) })
+        expectGradient("\(name) bias", finiteDifferenceCheck(point: bias, analytic: gb, h: 0.5) { dot(forward(x, weight, $0), r) })
+    }
+
+    @Test func conv3x3GradientsMatchFiniteDifferences() {
+        checkConv(kernel: 3, batch: 2, inChannels: 3, outChannels: 4, height: 5, width: 6)
+    }
+
+    @Test func conv1x1GradientsMatchFiniteDifferences() {
+        checkConv(kernel: 1, batch: 2, inChannels: 5, outChannels: 3, height: 4, width: 3)
+    }
+
+    // MARK: linear
+
+    @Test func linearGradientsMatchFiniteDifferences() {
+        let (n, inF, outF) = (3, 7, 5)
+        let x = normals(n * inF, seed: 21), weight = normals(outF * inF, seed: 22, scale: 0.5)
+        let bias = normals(outF, seed: 23), r = normals(n * outF, seed: 24)
+        func forward(_ x: [Float], _ weight: [Float], _ bias: [Float]) -> [Float] {
+            var y = [Float](repeating: .nan, count: r.count)
+            linearForward(output: &y, input: x, weight: weight, bias: bias, batch: n, inFeatures: inF, outFeatures: outF)
+            return y
+        }
+        var gx = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: .nan, count: weight.count)
+        var gb = [Float](repeating: .nan, count: outF)
+        linearBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: r, input: x, weight: weight,
+                       batch: n, inFeatures: inF, outFeatures: outF)
+        expectGradient("linear input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0, weight, bias), r) })
+        expectGradient("linear weight", finiteDifferenceCheck(point: weight, analytic: gw, h: 0.5) { dot(forward(x, $0, bias), r) })
+        expectGradient("linear bias", finiteDifferenceCheck(point: bias, analytic: gb, h: 0.5) { dot(forward(x, weight, $0), r) })
+    }
+
+    // MARK: batch norm
+
+    /// Train-mode BatchNorm over CNHW [3, 2, 2, 3] (12 values per channel), optionally with the fused ReLU.
+    func checkBatchNormTrain(relu: Bool) {
+        let (c, m, h) = (3, 2 * 2 * 3, Float(0.03))
+        let s = BatchNormShape(channels: c, valuesPerChannel: m)
+        let weight: [Float] = [1.2, -0.7, 0.9], bias: [Float] = [0.1, -0.2, 0.3]
+        func forward(_ x: [Float], _ weight: [Float], _ bias: [Float], relu: Bool,
+                     saved: UnsafeMutablePointer<Float>? = nil) -> [Float] {
+            var y = [Float](repeating: .nan, count: x.count)
+            var rm = [Float](repeating: 0, count: c), rv = [Float](repeating: 1, count: c)
+            var sm = [Float](repeating: .nan, count: c), si = [Float](repeating: .nan, count: c)
+            batchNormTrainForward(output: &y, input: x, weight: weight, bias: bias, runningMean: &rm, runningVar: &rv,
+                                  savedMean: &sm, savedInvStd: &si, shape: s, relu: relu)
+            if let saved { for i in 0..<c { saved[i] = sm[i]; saved[c + i] = si[i] } }
+            return y
+        }
+        // With the ReLU, take the first input whose pre-activations all stay 0.1 away from 0: a step of
+        // 0.03 moves a pre-activation by at most |γ|·invStd·h ≈ 0.03 (input), h·|x̂| ≤ 0.08 (weight), h (bias).
+        var seed: UInt64 = 31, x: [Float] = []
+        repeat {
+            x = normals(c * m, seed: seed, scale: 1.5, shift: 0.3)
+            seed += 1
+        } while relu && forward(x, weight, bias, relu: false).contains { abs($0) < 0.1 }
+        let r = normals(c * m, seed: 7)
+        var saved = [Float](repeating: .nan, count: 2 * c)
+        let y = forward(x, weight, bias, relu: relu, saved: &saved)
+        if relu { #expect(y.contains(0) && y.contains { $0 > 0 }, "the ReLU must clamp some values and pass others") }
+        var gx = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: .nan, count: c), gb = [Float](repeating: .nan, count: c)
+        batchNormTrainBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: r, input: x, weight: weight, bias: bias,
+                               savedMean: Array(saved[0..<c]), savedInvStd: Array(saved[c...]), shape: s, relu: relu)
+        let name = relu ? "batchnorm train+relu" : "batchnorm train"
+        let tol = Self.nonlinearTolerance
+        expectGradient("\(name) input", finiteDifferenceCheck(point: x, analytic: gx, h: h) { dot(forward($0, weight, bias, relu: relu), r) }, tolerance: tol)
+        expectGradient("\(name) weight", finiteDifferenceCheck(point: weight, analytic: gw, h: h) { dot(forward(x, $0, bias, relu: relu), r) }, tolerance: tol)
+        expectGradient("\(name) bias", finiteDifferenceCheck(point: bias, analytic: gb, h: h) { dot(forward(x, weight, $0, relu: relu), r) }, tolerance: tol)
+    }
+
+    @Test func batchNormTrainGradientsMatchFiniteDifferences() { checkBatchNormTrain(relu: false) }
+
+    @Test func batchNormTrainWithFusedReluGradientsMatchFiniteDifferences() { checkBatchNormTrain(relu: true) }
+
+    @Test func batchNormEvalGradientsMatchFiniteDifferences() {
+        let (c, m) = (3, 2 * 4 * 3)
+        let s = BatchNormShape(channels: c, valuesPerChannel: m)
+        let mean: [Float] = [0.2, -0.1, 0.5], variance: [Float] = [0.5, 2, 1.3]
+        let x = normals(c * m, seed: 41), weight: [Float] = [1.1, -0.6, 0.8], bias: [Float] = [0.2, 0, -0.3]
+        let r = normals(c * m, seed: 42)
+        func forward(_ x: [Float], _ weight: [Float], _ bias: [Float]) -> [Float] {
+            var y = [Float](repeating: .nan, count: x.count)
+            batchNormEvalForward(output: &y, input: x, weight: weight, bias: bias, runningMean: mean, runningVar: variance,
+                                 shape: s, relu: false)
+            return y
+        }
+        var gx = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: .nan, count: c), gb = [Float](repeating: .nan, count: c)
+        batchNormEvalBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: r, input: x, weight: weight,
+                              runningMean: mean, runningVar: variance, shape: s)
+        expectGradient("batchnorm eval input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0, weight, bias), r) })
+        expectGradient("batchnorm eval weight", finiteDifferenceCheck(point: weight, analytic: gw, h: 0.5) { dot(forward(x, $0, bias), r) })
+        expectGradient("batchnorm eval bias", finiteDifferenceCheck(point: bias, analytic: gb, h: 0.5) { dot(forward(x, weight, $0), r) })
+    }
+
+    // MARK: element-wise and resampling
+
+    @Test func reluGradientMatchesFiniteDifferences() {
+        // |x| ≥ 0.1, twice the step, so no perturbation crosses 0.
+        let x = normals(48, seed: 51).map { $0 < 0 ? $0 - 0.1 : $0 + 0.1 }, r = normals(48, seed: 52)
+        func forward(_ x: [Float]) -> [Float] {
+            var y = [Float](repeating: .nan, count: x.count)
+            reluForward(output: &y, input: x, count: x.count)
+            return y
+        }
+        var gx = [Float](repeating: .nan, count: x.count)
+        reluBackward(inputGrad: &gx, outputGrad: r, output: forward(x), count: x.count)
+        #expect(gx.contains(0) && gx.contains { $0 != 0 })
+        expectGradient("relu input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.05) { dot(forward($0), r) })
+    }
+
+    @Test func maxPoolGradientMatchesFiniteDifferences() {
+        // Values 0.05·(a permutation of 0..<72): every window's maximum leads the runner-up by ≥ 0.05 > 2h.
+        let (planes, h, w) = (3, 4, 6)
+        var g = SplitMix64(seed: 61)
+        let x = Array(0..<(planes * h * w)).shuffled(using: &g).map { Float($0) * 0.05 }
+        let r = normals(planes * (h / 2) * (w / 2), seed: 62)
+        func forward(_ x: [Float], argmax: inout [UInt8]) -> [Float] {
+            var y = [Float](repeating: .nan, count: r.count)
+            maxPool2x2Forward(output: &y, argmax: &argmax, input: x, planes: planes, height: h, width: w)
+            return y
+        }
+        var argmax = [UInt8](repeating: 9, count: r.count)
+        _ = forward(x, argmax: &argmax)
+        #expect(Set(argmax) == [0, 1, 2, 3], "every window position should win somewhere")
+        var gx = [Float](repeating: 0, count: x.count)
+        maxPool2x2Backward(inputGrad: &gx, outputGrad: r, argmax: argmax, planes: planes, height: h, width: w)
+        expectGradient("maxpool input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.02) { p in
+            var scratch = [UInt8](repeating: 0, count: r.count)
+            return dot(forward(p, argmax: &scratch), r)
+        })
+    }
+
+    @Test(arguments: [(3, 4), (2, 5), (1, 3)])
+    func upsampleBilinearGradientMatchesFiniteDifferences(height: Int, width: Int) {
+        let planes = 3
+        let x = normals(planes * height * width, seed: 71), r = normals(planes * 4 * height * width, seed: 72)
+        func forward(_ x: [Float]) -> [Float] {
+            var y = [Float](repeating: .nan, count: r.count)
+            upsampleBilinear2xForward(output: &y, input: x, planes: planes, height: height, width: width)
+            return y
+        }
+        var gx = [Float](repeating: .nan, count: x.count)
+        upsampleBilinear2xBackward(inputGrad: &gx, outputGrad: r, planes: planes, height: height, width: width)
+        expectGradient("upsample \(height)x\(width) input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0), r) })
+    }
+
+    @Test func addPerChannelGradientsMatchFiniteDifferences() {
+        let (c, n, plane) = (3, 2, 5)
+        let x = normals(c * n * plane, seed: 81), add = normals(n * c, seed: 82), r = normals(c * n * plane, seed: 83)
+        func forward(_ x: [Float], _ add: [Float]) -> [Float] {
+            var y = x
+            addPerChannel(&y, add, channels: c, batch: n, plane: plane)
+            return y
+        }
+        var gAdd = [Float](repeating: .nan, count: add.count)
+        addPerChannelBackward(addGrad: &gAdd, xGrad: r, channels: c, batch: n, plane: plane)
+        expectGradient("addPerChannel add", finiteDifferenceCheck(point: add, analytic: gAdd, h: 0.5) { dot(forward(x, $0), r) })
+        // The tensor itself passes its gradient through unchanged.
+        expectGradient("addPerChannel x", finiteDifferenceCheck(point: x, analytic: r, h: 0.5) { dot(forward($0, add), r) })
+    }
+
+    @Test func mseGradientMatchesFiniteDifferences() {
+        let pred = normals(26, seed: 91), target = normals(26, seed: 92)
+        var grad = [Float](repeating: .nan, count: pred.count)
+        _ = mseLoss(predictionGrad: &grad, prediction: pred, target: target, count: pred.count)
+        // The loss is quadratic, so central differences are exact up to rounding.
+        expectGradient("mse prediction", finiteDifferenceCheck(point: pred, analytic: grad, h: 0.5) {
+            Double(mseLoss(predictionGrad: nil, prediction: $0, target: target, count: $0.count))
+        })
+    }
+}

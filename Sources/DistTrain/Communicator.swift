@@ -58,9 +58,10 @@ final class Communicator: @unchecked Sendable {
         MPI_Allreduce(cmpi_in_place(), p, Int32(count), cmpi_double(), cmpi_op_sum(), cmpi_comm_world())
     }
 
-    func allreduceSum(_ values: [Double]) -> [Double] {
-        var v = values
-        v.withUnsafeMutableBufferPointer { allreduceSum($0.baseAddress!, count: $0.count) }
+    /// The sum of `value` over ranks (no allocation: it runs every step).
+    func allreduceSum(_ value: Double) -> Double {
+        var v = value
+        allreduceSum(&v, count: 1)
         return v
     }
 

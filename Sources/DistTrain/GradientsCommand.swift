@@ -54,7 +54,7 @@ struct GradientsCommand: ParsableCommand {
             allreducer.begin()
             let localLoss = trainer.forwardBackward(images: images.pointer, accumulate: false)
             allreducer.finish()
-            let loss = world.allreduceSum([Double(localLoss)])[0] / Double(world.size)
+            let loss = world.allreduceSum(Double(localLoss)) / Double(world.size)
             let scale = 1 / Float(world.size)
             for i in 0..<net.gradients.count { net.gradients[i] *= scale }
             guard world.isRoot else { return }

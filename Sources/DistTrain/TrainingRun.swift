@@ -146,7 +146,7 @@ final class TrainingRun {
             localLoss += Double(trainer.computeGradients(images: batchImages.pointer, accumulate: micro > 0))
         }
         allreducer.finish()
-        let loss = communicator.allreduceSum([localLoss])[0] / Double(c.accumulation * communicator.size)
+        let loss = communicator.allreduceSum(localLoss) / Double(c.accumulation * communicator.size)
         var scale = 1 / Float(c.accumulation * communicator.size)
         let norm = Double(scale) * l2Norm(model.gradients)
         guard loss.isFinite && norm.isFinite else { return (loss, norm, false) }

@@ -16,8 +16,8 @@ struct GradientsCommand: ParsableCommand {
             /buffers/<name> (BatchNorm running statistics after the step) to --out.
             """)
 
-    @Option(help: "Model: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var model: String = ModelKind.cnn.rawValue
+    @Option(help: "Model.")
+    var model: ModelKind = .cnn
     @Option(help: "HDF5 file with /x0, /t, /eps.")
     var input: String
     @Option(help: "HDF5 file to write.")
@@ -26,10 +26,6 @@ struct GradientsCommand: ParsableCommand {
     var seed: UInt64 = 0
     @Flag(help: "Synchronise BatchNorm statistics over the ranks.")
     var syncBn = false
-
-    func validate() throws {
-        guard ModelKind(rawValue: model) != nil else { throw ValidationError("--model must be one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", "))") }
-    }
 
     func run() throws {
         let world = Communicator.world
@@ -40,7 +36,7 @@ struct GradientsCommand: ParsableCommand {
             guard shape[0] % world.size == 0 else { throw RunFailure("\(input): \(shape[0]) rows do not split over \(world.size) ranks") }
             let batch = shape[0] / world.size, sampleShape = Array(shape.dropFirst())
             let width = sampleShape.reduce(1, *), first = world.rank * batch
-            let net = ModelKind(rawValue: model)!.make(sampleShape: sampleShape, batchCapacity: batch)
+            let net = model.make(sampleShape: sampleShape, batchCapacity: batch)
             net.initialize(seed: seed)
             if syncBn { net.reduceStatistics = { world.allreduceSum($0, count: $1) } }
             let trainer = DiffusionTrainer(model: net, schedule: NoiseSchedule(.linear), seed: seed, rank: world.rank, batch: batch)

@@ -13,12 +13,8 @@ struct SampleCommand: ParsableCommand {
     var checkpoint: String
     @Option(help: "Number of samples.")
     var count: Int = 16
-    @Option(help: "Sampler: ddpm or ddim.")
-    var sampler: String = "ddim"
-    @Option(help: "DDIM steps.")
-    var steps: Int = 50
-    @Option(help: "DDIM η (0: deterministic).")
-    var eta: Double = 0
+    @OptionGroup(title: "Sampling")
+    var sampling: SamplerOptions
     @Option(help: "Seed of the sampling noise.")
     var seed: UInt64 = 0
     @Option(help: "Output PNG grid (images) — the samples are also written beside it as .h5.")
@@ -32,9 +28,6 @@ struct SampleCommand: ParsableCommand {
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
-        guard sampler == "ddpm" || sampler == "ddim" else { throw ValidationError("--sampler must be ddpm or ddim, not '\(sampler)'") }
-        guard steps >= 1, steps <= 1000 else { throw ValidationError("--steps must be in 1…1000, got \(steps)") }
-        guard eta >= 0 else { throw ValidationError("--eta must not be negative") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
     }
 
@@ -44,7 +37,7 @@ struct SampleCommand: ParsableCommand {
         do {
             let loaded = try CheckpointModel(path: checkpoint, batchCapacity: min(batchSize, count), useEMA: !noEma)
             let samplerObject = DiffusionSampler(model: loaded.model, schedule: loaded.schedule)
-            let method: DiffusionSampler.Method = sampler == "ddpm" ? .ddpm : .ddim(steps: steps, eta: eta)
+            let method = sampling.method
             let base = out.hasSuffix(".png") ? String(out.dropLast(4)) : out
             if trajectory && world.isRoot { try writeTrajectory(samplerObject, method: method, base: base) }
             let images = try SampleGeneration.generate(count: count, sampler: samplerObject, method: method, seed: seed,

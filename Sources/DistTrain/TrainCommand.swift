@@ -15,8 +15,8 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "HDF5 dataset with /images [N, C, H, W] (uint8 or float32 in [−1, 1]). Default: data/fashion-mnist-32.h5, built from Debian's dataset-fashion-mnist on first use.")
     var data: String?
-    @Option(help: "Model: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var model: String = ModelKind.cnnLarge.rawValue
+    @Option(help: "Model: mlp (2-D points), cnn (CNNDenoiser) or cnn-large (CNNDenoiserLarge).")
+    var model: ModelKind = .cnnLarge
     @Option(help: "Images per rank per step. Default: 128 split over the ranks (the reference run's global batch).")
     var batchSize: Int?
     @Option(help: "Optimizer steps of the run.")
@@ -39,20 +39,16 @@ struct TrainCommand: ParsableCommand {
     var sampleEvery: Int = 0
     @Option(help: "Samples per grid (0: none).")
     var sampleCount: Int = 16
-    @Option(help: "Sampler: ddpm or ddim.")
-    var sampler: String = "ddim"
-    @Option(help: "DDIM steps.")
-    var samplerSteps: Int = 50
-    @Option(help: "DDIM η (0: deterministic).")
-    var eta: Double = 0
+    @OptionGroup(title: "Sampling")
+    var sampling: SamplerOptions
     @Option(help: "EMA decay of the weights, e.g. 0.9999 (0: off). Samples use the EMA weights when on.")
     var emaRate: Double = 0
     @Option(help: "Clip the global gradient norm to this value (0: off).")
     var gradClip: Double = 0
     @Option(help: "Micro-batches accumulated per optimizer step.")
     var accumulate: Int = 1
-    @Option(help: "Noise schedule: linear or cosine.")
-    var schedule: String = "linear"
+    @Option(help: "Noise schedule.")
+    var schedule: NoiseSchedule.Kind = .linear
     @Flag(help: "Synchronise BatchNorm statistics over the ranks.")
     var syncBn = false
     @Option(help: "Gradient allreduce bucket size in MiB.")
@@ -69,9 +65,6 @@ struct TrainCommand: ParsableCommand {
     var haltAfter: Int?
 
     func validate() throws {
-        guard ModelKind(rawValue: model) != nil else {
-            throw ValidationError("--model must be one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")), not '\(model)'")
-        }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
@@ -80,13 +73,9 @@ struct TrainCommand: ParsableCommand {
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1, got \(checkpointEvery)") }
         guard keep >= 1 else { throw ValidationError("--keep must be at least 1, got \(keep)") }
         guard sampleEvery >= 0, sampleCount >= 0 else { throw ValidationError("--sample-every and --sample-count must not be negative") }
-        guard sampler == "ddpm" || sampler == "ddim" else { throw ValidationError("--sampler must be ddpm or ddim, not '\(sampler)'") }
-        guard samplerSteps >= 1, samplerSteps <= 1000 else { throw ValidationError("--sampler-steps must be in 1…1000, got \(samplerSteps)") }
-        guard eta >= 0 else { throw ValidationError("--eta must not be negative, got \(eta)") }
         guard emaRate >= 0, emaRate < 1 else { throw ValidationError("--ema-rate must be in [0, 1), got \(emaRate)") }
         guard gradClip >= 0 else { throw ValidationError("--grad-clip must not be negative, got \(gradClip)") }
         guard accumulate >= 1 else { throw ValidationError("--accumulate must be at least 1, got \(accumulate)") }
-        guard NoiseSchedule.Kind(rawValue: schedule) != nil else { throw ValidationError("--schedule must be linear or cosine, not '\(schedule)'") }
         guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive, got \(bucketMb)") }
         guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -107,11 +96,11 @@ struct TrainCommand: ParsableCommand {
                 batch = 128 / world.size
             }
             let configuration = TrainingConfiguration(
-                data: path, model: model, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
+                data: path, model: model.rawValue, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
                 warmupSteps: warmup, seed: seed, outputDirectory: outputDirectory, checkpointEvery: checkpointEvery,
-                keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampler,
-                samplerSteps: samplerSteps, eta: eta, emaRate: emaRate, gradientClip: gradClip, accumulation: accumulate,
-                schedule: schedule, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
+                keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler.rawValue,
+                samplerSteps: sampling.samplerSteps, eta: sampling.eta, emaRate: emaRate, gradientClip: gradClip, accumulation: accumulate,
+                schedule: schedule.rawValue, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
                 logEvery: logEvery, worldSize: world.size)
             let run = try TrainingRun(configuration, epochs: epochs, communicator: world, resume: resume)
             try run.train(haltAfter: haltAfter)

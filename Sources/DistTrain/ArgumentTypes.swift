@@ -1,0 +1,26 @@
+import ArgumentParser
+import Models
+
+// Let ArgumentParser check these options' values: a wrong one gets an error naming the option and
+// listing the accepted values, before any work starts.
+extension ModelKind: ExpressibleByArgument {}
+extension NoiseSchedule.Kind: ExpressibleByArgument {}
+
+/// How samples are drawn; shared by `train` (periodic grids) and `sample`.
+struct SamplerOptions: ParsableArguments {
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case ddpm, ddim }
+
+    @Option(help: "Sampler: ddpm (all T steps, ancestral) or ddim.")
+    var sampler: Kind = .ddim
+    @Option(help: "DDIM steps.")
+    var samplerSteps: Int = 50
+    @Option(help: "DDIM η (0: deterministic).")
+    var eta: Double = 0
+
+    func validate() throws {
+        guard samplerSteps >= 1, samplerSteps <= 1000 else { throw ValidationError("--sampler-steps must be in 1…1000, got \(samplerSteps)") }
+        guard eta >= 0, eta.isFinite else { throw ValidationError("--eta must not be negative, got \(eta)") }
+    }
+
+    var method: DiffusionSampler.Method { sampler == .ddpm ? .ddpm : .ddim(steps: samplerSteps, eta: eta) }
+}

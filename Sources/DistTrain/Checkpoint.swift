@@ -12,6 +12,7 @@ import Tensor
 ///   /state/step, /state/learning_rate
 ///   /ranks/rng [W, 3]                      every rank's Philox (seed, stream, counter)
 ///   /ranks/data [W, 2]                     every rank's data position (epoch, cursor)
+///   /ranks/buffers [W, n]                  every rank's BatchNorm running statistics (/model holds their mean)
 ///   attributes: format, format_version, model, sample_shape, configuration (JSON), created
 /// Every array carries a Fletcher-32 checksum, verified by HDF5 on read.
 enum Checkpoint {
@@ -34,14 +35,14 @@ enum Checkpoint {
         return names.filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".h5") }.sorted(by: >).map { directory + "/" + $0 }
     }
 
-    static func write(directory: String, model: Denoiser, modelKind: String, optimizer: Adam, ema: FloatBuffer?,
-                      contents c: Contents, keep: Int) throws -> String {
+    static func write(directory: String, model: Denoiser, averagedBuffers: FloatBuffer, rankBuffers: FloatBuffer,
+                      modelKind: String, optimizer: Adam, ema: FloatBuffer?, contents c: Contents, keep: Int) throws -> String {
         let final = directory + "/" + fileName(step: c.step)
         let temporary = directory + "/." + fileName(step: c.step) + ".partial"
         do {
             let file = try HDF5File.create(temporary)
             try writeTensors(file, group: "model", table: model.parameterTable, buffer: model.parameters)
-            try writeTensors(file, group: "model", table: model.bufferTable, buffer: model.buffers)
+            try writeTensors(file, group: "model", table: model.bufferTable, buffer: averagedBuffers)
             try writeTensors(file, group: "optimizer/exp_avg", table: model.parameterTable, buffer: optimizer.firstMoment)
             try writeTensors(file, group: "optimizer/exp_avg_sq", table: model.parameterTable, buffer: optimizer.secondMoment)
             try file.write("optimizer/step", [Int64(optimizer.step)], shape: [])
@@ -50,6 +51,10 @@ enum Checkpoint {
             try file.write("state/learning_rate", [c.learningRate], shape: [])
             try file.write("ranks/rng", c.rngStates, shape: [c.rngStates.count / 3, 3], checksum: true)
             try file.write("ranks/data", c.dataPositions, shape: [c.dataPositions.count / 2, 2], checksum: true)
+            if model.buffers.count > 0 {
+                try file.write("ranks/buffers", UnsafeBufferPointer(start: rankBuffers.pointer, count: rankBuffers.count),
+                               shape: [rankBuffers.count / model.buffers.count, model.buffers.count], checksum: true)
+            }
             try file.setAttribute("format", format)
             try file.setAttribute("format_version", formatVersion)
             try file.setAttribute("model", modelKind)
@@ -84,6 +89,12 @@ enum Checkpoint {
         }
     }
 
+    /// Removes temporary files of checkpoints whose writing was interrupted.
+    static func removeLeftovers(in directory: String) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where name.hasPrefix(".ckpt-") && name.hasSuffix(".partial") { unlink(directory + "/" + name) }
+    }
+
     /// Checks that `path` is a checkpoint of this model and returns its configuration, without loading weights.
     static func validate(_ path: String, modelKind: String, sampleShape: [Int]) throws -> HDF5File {
         let file = try HDF5File.open(path)
@@ -105,10 +116,18 @@ enum Checkpoint {
         return try TrainingConfiguration.from(json: json)
     }
 
-    /// Loads weights, buffers, optimizer state and EMA into place and returns the run state.
-    static func load(_ file: HDF5File, model: Denoiser, optimizer: Adam?, ema: FloatBuffer?) throws -> Contents {
+    /// Loads weights, buffers, optimizer state and EMA into place and returns the run state. With a
+    /// `rank`, that rank's own BatchNorm statistics replace the average (to continue a run exactly).
+    static func load(_ file: HDF5File, model: Denoiser, optimizer: Adam?, ema: FloatBuffer?, rank: Int? = nil) throws -> Contents {
         try readTensors(file, group: "model", table: model.parameterTable, buffer: model.parameters)
         try readTensors(file, group: "model", table: model.bufferTable, buffer: model.buffers)
+        if let rank, model.buffers.count > 0, file.contains("ranks/buffers") {
+            let shape = try file.shape(of: "ranks/buffers")
+            guard shape.count == 2, shape[1] == model.buffers.count, rank < shape[0] else {
+                throw IOError(path: file.path, "/ranks/buffers has shape \(shape); expected [ranks, \(model.buffers.count)]")
+            }
+            try file.readRows("ranks/buffers", start: rank, count: 1, into: model.buffers.pointer)
+        }
         if let optimizer {
             try readTensors(file, group: "optimizer/exp_avg", table: model.parameterTable, buffer: optimizer.firstMoment)
             try readTensors(file, group: "optimizer/exp_avg_sq", table: model.parameterTable, buffer: optimizer.secondMoment)

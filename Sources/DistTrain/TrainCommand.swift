@@ -61,8 +61,18 @@ struct TrainCommand: ParsableCommand {
     var threads: Int = 1
     @Flag(help: "Continue from the latest checkpoint in --out (a fresh start, with a notice, when there is none).")
     var resume = false
+    @Flag(help: "With --resume: fail instead of starting fresh when no usable checkpoint exists.")
+    var requireCheckpoint = false
+    @Option(help: "Seconds a blocking collective (allreduce, gather) may take before the job is ended, naming it (0: never).")
+    var collectiveTimeout: Double = 900
+    @Option(help: "Stop after this many consecutive steps with a non-finite loss or gradient (each is skipped).")
+    var maxNonfiniteSteps: Int = 10
     @Option(help: ArgumentHelp("Stop (with a checkpoint) after this step, as if interrupted; for tests.", visibility: .hidden))
     var haltAfter: Int?
+    @Option(help: ArgumentHelp("Put a NaN into the last rank's batch at this step; for tests.", visibility: .hidden))
+    var injectNanAt: Int?
+    @Option(help: ArgumentHelp("Make the last rank hang at this step; for tests.", visibility: .hidden))
+    var stallAt: Int?
 
     func validate() throws {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
@@ -79,6 +89,9 @@ struct TrainCommand: ParsableCommand {
         guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive, got \(bucketMb)") }
         guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard collectiveTimeout >= 0 else { throw ValidationError("--collective-timeout must not be negative, got \(collectiveTimeout)") }
+        guard maxNonfiniteSteps >= 1 else { throw ValidationError("--max-nonfinite-steps must be at least 1, got \(maxNonfiniteSteps)") }
+        guard !requireCheckpoint || resume else { throw ValidationError("--require-checkpoint only makes sense with --resume") }
     }
 
     func run() throws {
@@ -101,9 +114,15 @@ struct TrainCommand: ParsableCommand {
                 keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler.rawValue,
                 samplerSteps: sampling.samplerSteps, eta: sampling.eta, emaRate: emaRate, gradientClip: gradClip, accumulation: accumulate,
                 schedule: schedule.rawValue, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
-                logEvery: logEvery, worldSize: world.size)
-            let run = try TrainingRun(configuration, epochs: epochs, communicator: world, resume: resume)
-            try run.train(haltAfter: haltAfter)
+                logEvery: logEvery, worldSize: world.size, collectiveTimeout: collectiveTimeout,
+                maxNonfiniteSteps: maxNonfiniteSteps)
+            StopRequest.install()
+            let run = try TrainingRun(configuration, epochs: epochs, communicator: world, resume: resume,
+                                      requireCheckpoint: requireCheckpoint)
+            if try run.train(haltAfter: haltAfter, injectNaNAt: injectNanAt, stallAt: stallAt) == .stoppedBySignal {
+                Communicator.finalizeIfStarted()
+                Foundation.exit(StopRequest.exitStatus)
+            }
         } catch {
             failAllRanks(error, communicator: world)
         }

@@ -28,6 +28,10 @@ struct TrainingConfiguration: Codable, Equatable {
     var overlap: Bool
     var logEvery: Int
     var worldSize: Int
+    /// Seconds a blocking collective may take before the watchdog ends the job (0: off).
+    var collectiveTimeout: Double = 900
+    /// Consecutive steps with non-finite loss or gradients after which the run stops.
+    var maxNonfiniteSteps: Int = 10
 
     /// Images per optimizer step over all ranks.
     var globalBatch: Int { batchSize * accumulation * worldSize }

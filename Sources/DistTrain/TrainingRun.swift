@@ -17,11 +17,19 @@ final class TrainingRun {
     let ema, parked: FloatBuffer?
     let sampler: DiffusionSampler
     let batchImages: FloatBuffer
+    /// BatchNorm running statistics as they were before the current step (restored if it is skipped).
+    let buffersBeforeStep: FloatBuffer
+    /// The step's loss and stop flag, summed over ranks in one allreduce.
+    let stepSums = DoubleBuffer(count: 2)
+    let watchdog: CollectiveWatchdog
+    /// On rank 0: every rank's BatchNorm running statistics [W, n], and their average.
+    let rankBuffers, averagedBuffers: FloatBuffer?
     private(set) var step = 0
     private let log: MetricsLog?
     private let progress: ProgressReporter
 
-    init(_ requested: TrainingConfiguration, epochs: Int, communicator: Communicator, resume: Bool) throws {
+    init(_ requested: TrainingConfiguration, epochs: Int, communicator: Communicator, resume: Bool,
+         requireCheckpoint: Bool = false) throws {
         self.communicator = communicator
         var c = requested
         kind = ModelKind(rawValue: c.model)!
@@ -42,28 +50,33 @@ final class TrainingRun {
         let stepsPerEpoch = perRank / (c.batchSize * c.accumulation)
         if c.steps == 0 { c.steps = max(1, stepsPerEpoch * epochs) }
 
-        // Resume: the latest complete checkpoint's configuration wins, except where the user changed
-        // the length of the run.
-        var checkpoint: HDF5File?
+        // Resume: checkpoints in --out, newest first, whose attributes say they belong to this model.
+        // The newest one's configuration wins, except where the user changed the length of the run.
+        var candidates: [HDF5File] = []
         if resume {
+            if communicator.isRoot { Checkpoint.removeLeftovers(in: c.outputDirectory) }
             for path in Checkpoint.all(in: c.outputDirectory) {
                 do {
-                    checkpoint = try Checkpoint.validate(path, modelKind: kind.rawValue, sampleShape: info.sampleShape)
-                    break
+                    candidates.append(try Checkpoint.validate(path, modelKind: kind.rawValue, sampleShape: info.sampleShape))
                 } catch {
                     if communicator.isRoot { note("skipping \(path): \(error)") }
                 }
             }
-            if checkpoint == nil, communicator.isRoot { note("--resume: no checkpoint in \(c.outputDirectory); starting fresh") }
+            if candidates.isEmpty {
+                if requireCheckpoint { throw RunFailure("--require-checkpoint: no usable checkpoint in \(c.outputDirectory)") }
+                if communicator.isRoot { note("--resume: no checkpoint in \(c.outputDirectory); starting fresh") }
+            }
         }
-        if let checkpoint {
-            let saved = try Checkpoint.configuration(of: checkpoint)
+        if let newest = candidates.first {
+            let saved = try Checkpoint.configuration(of: newest)
             guard saved.worldSize == communicator.size else {
-                throw RunFailure("\(checkpoint.path) was written by \(saved.worldSize) ranks; resume it with the same number (running \(communicator.size))")
+                throw RunFailure("\(newest.path) was written by \(saved.worldSize) ranks; resume it with the same number (running \(communicator.size))")
             }
             let steps = requested.steps != 0 ? c.steps : saved.steps
             c = saved
             c.steps = steps
+            c.collectiveTimeout = requested.collectiveTimeout
+            c.maxNonfiniteSteps = requested.maxNonfiniteSteps
         }
         configuration = c
 
@@ -81,6 +94,13 @@ final class TrainingRun {
         if c.syncBatchNorm { model.reduceStatistics = { [communicator] in communicator.allreduceSum($0, count: $1) } }
         sampler = DiffusionSampler(model: model, schedule: trainer.schedule)
         batchImages = FloatBuffer(count: c.batchSize * model.sampleCount)
+        buffersBeforeStep = FloatBuffer(count: model.buffers.count)
+        rankBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count * communicator.size) : nil
+        averagedBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count) : nil
+        watchdog = CollectiveWatchdog(timeout: c.collectiveTimeout, rank: communicator.rank) { [communicator] message in
+            FileHandle.standardError.write(Data(("disttrain: " + message + "\n").utf8))
+            communicator.abort(code: 1)
+        }
         // Only now, with the data and model checked, does the run leave anything on disk.
         if communicator.isRoot {
             do {
@@ -91,14 +111,28 @@ final class TrainingRun {
         }
         communicator.barrier()
 
-        if let checkpoint {
-            let state = try Checkpoint.load(checkpoint, model: model, optimizer: trainer.optimizer, ema: ema)
-            step = state.step
-            let r = communicator.rank
-            trainer.rng = Philox(seed: UInt64(bitPattern: state.rngStates[3 * r]), stream: UInt64(bitPattern: state.rngStates[3 * r + 1]),
-                                 counter: UInt64(bitPattern: state.rngStates[3 * r + 2]))
-            shard.seek(epoch: Int(state.dataPositions[2 * r]), cursor: Int(state.dataPositions[2 * r + 1]))
-            if communicator.isRoot { note("resumed from \(checkpoint.path) at step \(step)") }
+        // A checkpoint whose arrays fail their checksums (or that cannot be read) is reported and the
+        // next older one is tried; all ranks read the same files, so they all make the same choice.
+        for file in candidates {
+            do {
+                let state = try Checkpoint.load(file, model: model, optimizer: trainer.optimizer, ema: ema, rank: communicator.rank)
+                step = state.step
+                let r = communicator.rank
+                trainer.rng = Philox(seed: UInt64(bitPattern: state.rngStates[3 * r]), stream: UInt64(bitPattern: state.rngStates[3 * r + 1]),
+                                     counter: UInt64(bitPattern: state.rngStates[3 * r + 2]))
+                shard.seek(epoch: Int(state.dataPositions[2 * r]), cursor: Int(state.dataPositions[2 * r + 1]))
+                if communicator.isRoot { note("resumed from \(file.path) at step \(step)") }
+                break
+            } catch {
+                if communicator.isRoot { note("cannot resume from \(file.path) (\(error)); trying an older checkpoint") }
+                model.initialize(seed: c.seed)
+                trainer.optimizer.reset()
+                ema?.copy(from: model.parameters)
+                if file === candidates.last, communicator.isRoot { note("no readable checkpoint; starting fresh") }
+            }
+        }
+        if step == 0 && requireCheckpoint && !candidates.isEmpty {
+            throw RunFailure("--require-checkpoint: no readable checkpoint in \(c.outputDirectory)")
         }
         log = communicator.isRoot ? try MetricsLog(directory: c.outputDirectory, columns: MetricsRecord.columns) : nil
         progress = ProgressReporter(totalSteps: c.steps, logEvery: c.logEvery, enabled: communicator.isRoot)
@@ -108,53 +142,85 @@ final class TrainingRun {
     }
 
     /// The main loop: batch → forward/backward (allreduce overlapped) → update → log → checkpoint/sample.
-    func train(haltAfter: Int? = nil) throws {
+    /// How a run ended.
+    enum Outcome { case finished, halted, stoppedBySignal }
+
+    /// The main loop: batch → forward/backward (allreduce overlapped) → update → log → checkpoint/sample.
+    func train(haltAfter: Int? = nil, injectNaNAt: Int? = nil, stallAt: Int? = nil) throws -> Outcome {
         let c = configuration
+        var nonfiniteInARow = 0
         while step < c.steps {
             if let haltAfter, step >= haltAfter {
                 if step % c.checkpointEvery != 0 { try writeCheckpoint() }
-                break
+                progress.finish()
+                return .halted
+            }
+            if stallAt == step + 1 && communicator.rank == communicator.size - 1 {
+                while true { sleep(60) }   // a hung rank, for the watchdog's test
             }
             let started = DispatchTime.now().uptimeNanoseconds
             let learningRate = c.learningRate(at: step)
-            let (loss, gradientNorm, applied) = optimizerStep(learningRate: learningRate)
+            let result = optimizerStep(learningRate: learningRate, poison: injectNaNAt == step + 1)
             step += 1
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            let record = MetricsRecord(step: step, epoch: shard.epoch, loss: loss, learningRate: Double(learningRate),
-                                       gradientNorm: gradientNorm, imagesPerSecond: Double(c.globalBatch) / seconds,
+            let record = MetricsRecord(step: step, epoch: shard.epoch, loss: result.loss, learningRate: Double(learningRate),
+                                       gradientNorm: result.gradientNorm, imagesPerSecond: Double(c.globalBatch) / seconds,
                                        stepSeconds: seconds, allreduceWaitSeconds: allreducer.exposedSeconds,
-                                       skipped: applied ? 0 : 1)
+                                       skipped: result.applied ? 0 : 1)
             if let log { log.append(record.values) }
             progress.report(record)
+            nonfiniteInARow = result.applied ? 0 : nonfiniteInARow + 1
+            if nonfiniteInARow >= c.maxNonfiniteSteps {
+                progress.finish()
+                throw RunFailure("\(nonfiniteInARow) steps in a row (the last at step \(step)) had a non-finite loss or gradient; their updates were skipped and the weights are untouched. Stopping: lower --lr, clip gradients (--grad-clip) or check the data. The last checkpoint in \(c.outputDirectory) is intact.")
+            }
+            if result.stop {
+                // Every rank saw the same flag in the same allreduce: all checkpoint and leave together.
+                try writeCheckpoint()
+                progress.message("stopping on \(StopRequest.signalName) after step \(step) with a checkpoint; resume with --resume")
+                progress.finish()
+                return .stoppedBySignal
+            }
             if step % c.checkpointEvery == 0 || step == c.steps { try writeCheckpoint() }
             if c.sampleCount > 0 && ((c.sampleEvery > 0 && step % c.sampleEvery == 0) || step == c.steps) {
                 try writeSamples()
             }
         }
         progress.finish()
+        return .finished
     }
 
     /// Gradients of the global batch, averaged over ranks, then one Adam update. Non-finite loss or
-    /// gradients skip the update on every rank alike (the checks use values every rank shares).
-    private func optimizerStep(learningRate: Float) -> (loss: Double, gradientNorm: Double, applied: Bool) {
+    /// gradients skip the update on every rank alike (the checks use values every rank shares), and the
+    /// BatchNorm running statistics of that step are rolled back, so no NaN reaches the weights, the
+    /// EMA or a checkpoint. The same allreduce carries the ranks' stop requests.
+    private func optimizerStep(learningRate: Float, poison: Bool) -> (loss: Double, gradientNorm: Double, applied: Bool, stop: Bool) {
         let c = configuration
         var localLoss = 0.0
+        buffersBeforeStep.copy(from: model.buffers)
         for micro in 0..<c.accumulation {
             shard.nextBatch(c.batchSize, into: batchImages.pointer)
+            if poison && communicator.rank == communicator.size - 1 { batchImages[0] = .nan }
             // Only the last micro-batch's backward produces final gradients (the others accumulate).
             if micro == c.accumulation - 1 { allreducer.begin() }
             localLoss += Double(trainer.computeGradients(images: batchImages.pointer, accumulate: micro > 0))
         }
-        allreducer.finish()
-        let loss = communicator.allreduceSum(localLoss) / Double(c.accumulation * communicator.size)
+        watchdog.guarding("the gradient allreduce", step: step + 1) { allreducer.finish() }
+        stepSums[0] = localLoss
+        stepSums[1] = StopRequest.requested ? 1 : 0
+        watchdog.guarding("the loss allreduce", step: step + 1) { communicator.allreduceSum(stepSums.pointer, count: 2) }
+        let loss = stepSums[0] / Double(c.accumulation * communicator.size), stop = stepSums[1] > 0
         var scale = 1 / Float(c.accumulation * communicator.size)
         let norm = Double(scale) * l2Norm(model.gradients)
-        guard loss.isFinite && norm.isFinite else { return (loss, norm, false) }
+        guard loss.isFinite && norm.isFinite else {
+            model.buffers.copy(from: buffersBeforeStep)
+            return (loss, norm, false, stop)
+        }
         if c.gradientClip > 0 && norm > c.gradientClip { scale *= Float(c.gradientClip / norm) }
         trainer.optimizer.update(parameters: model.parameters, gradients: model.gradients,
                                  learningRate: learningRate, gradientScale: scale)
         if let ema { updateEMA(ema, rate: Float(c.emaRate)) }
-        return (loss, norm, true)
+        return (loss, norm, true, stop)
     }
 
     private func updateEMA(_ ema: FloatBuffer, rate: Float) {
@@ -165,23 +231,35 @@ final class TrainingRun {
     /// Rank 0 writes; every rank contributes its RNG state and data position, and BatchNorm running
     /// statistics are first averaged over the ranks so the checkpoint holds one set.
     private func writeCheckpoint() throws {
-        let w = Double(communicator.size)
-        if communicator.size > 1 && model.buffers.count > 0 {
-            communicator.allreduceSum(model.buffers.pointer, count: model.buffers.count)
-            let b = model.buffers.pointer
-            for i in 0..<model.buffers.count { b[i] = Float(Double(b[i]) / w) }
+        // Every rank's BatchNorm running statistics go to rank 0: their average is the model's (as
+        // /model/…), and each rank's own row lets a resumed run continue exactly. Nothing here changes
+        // the live state, so writing a checkpoint never alters the run.
+        let count = model.buffers.count
+        watchdog.guarding("gathering BatchNorm statistics for the checkpoint", step: step) {
+            communicator.gather(model.buffers.pointer, count: count, into: rankBuffers?.pointer)
         }
         let rng = trainer.rng
-        let states = communicator.gather([Int64(bitPattern: rng.seed), Int64(bitPattern: rng.stream), Int64(bitPattern: rng.counter)])
-        let positions = communicator.gather([Int64(shard.epoch), Int64(shard.cursor)])
-        guard communicator.isRoot else { return }
+        let states = watchdog.guarding("gathering RNG states for the checkpoint", step: step) {
+            communicator.gather([Int64(bitPattern: rng.seed), Int64(bitPattern: rng.stream), Int64(bitPattern: rng.counter)])
+        }
+        let positions = watchdog.guarding("gathering data positions for the checkpoint", step: step) {
+            communicator.gather([Int64(shard.epoch), Int64(shard.cursor)])
+        }
+        guard communicator.isRoot, let rankBuffers, let averagedBuffers else { return }
+        for i in 0..<count {
+            var sum = 0.0
+            for r in 0..<communicator.size { sum += Double(rankBuffers[r * count + i]) }
+            averagedBuffers[i] = Float(sum / Double(communicator.size))
+        }
         let path = try Checkpoint.write(
-            directory: configuration.outputDirectory, model: model, modelKind: kind.rawValue, optimizer: trainer.optimizer,
+            directory: configuration.outputDirectory, model: model, averagedBuffers: averagedBuffers, rankBuffers: rankBuffers,
+            modelKind: kind.rawValue, optimizer: trainer.optimizer,
             ema: ema, contents: .init(step: step, learningRate: Double(configuration.learningRate(at: step - 1)),
                                       rngStates: states, dataPositions: positions, configuration: configuration),
             keep: configuration.keepCheckpoints)
         progress.message("checkpoint \(path)")
     }
+
 
     /// All ranks sample an equal share (with the EMA weights when enabled); rank 0 writes the grid.
     private func writeSamples() throws {

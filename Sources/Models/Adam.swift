@@ -15,6 +15,11 @@ public final class Adam {
         firstMoment = FloatBuffer(count: parameterCount); secondMoment = FloatBuffer(count: parameterCount)
     }
 
+    /// Back to the state before the first update.
+    public func reset() {
+        firstMoment.zero(); secondMoment.zero(); step = 0
+    }
+
     /// One update of `parameters` from `gradientScale` × `gradients` at learning rate `learningRate`.
     /// (The scale folds the 1/world-size average and gradient clipping into this one pass.)
     public func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Float, gradientScale: Float = 1) {

@@ -49,4 +49,9 @@ public final class DoubleBuffer: @unchecked Sendable {
         pointer.initialize(repeating: 0, count: max(count, 1))
     }
     deinit { pointer.deallocate() }
+
+    public subscript(index: Int) -> Double {
+        get { pointer[index] }
+        set { pointer[index] = newValue }
+    }
 }

@@ -60,6 +60,17 @@ struct BinaryRunner {
         return Result(status: process.terminationStatus, stdout: outData.string, stderr: errData.string, timedOut: timedOut)
     }
 
+    /// Process ids of running `disttrain` processes whose command line contains `fragment`.
+    static func pids(matching fragment: String) throws -> [Int32] {
+        var found: [Int32] = []
+        for entry in try FileManager.default.contentsOfDirectory(atPath: "/proc") {
+            guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let command = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            if command.hasPrefix(binary) && command.contains(fragment) { found.append(pid) }
+        }
+        return found.sorted()
+    }
+
     /// A fresh empty directory for one test.
     static func temporaryDirectory(_ name: String) throws -> String {
         let path = NSTemporaryDirectory() + "disttrain-\(name)-\(UUID().uuidString.prefix(8))"

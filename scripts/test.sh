@@ -10,4 +10,16 @@ swift build --build-tests
 # The command-line tests train real models under mpirun: they run the optimised binary.
 swift build -c release
 export DISTTRAIN_BINARY="$PWD/.build/release/disttrain"
-swift test --skip-build "$@"
+log=$(mktemp)
+set +e
+swift test --skip-build "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain summary line from Swift Testing's own count.
+summary=$(grep -E "Test run with [0-9]+ tests" "$log" | tail -1)
+total=$(echo "$summary" | grep -oE "with [0-9]+ tests" | grep -oE "[0-9]+" || echo 0)
+failed=$(grep -cE "^✘ Test .*(failed|recorded an issue)" "$log" | head -1 || true)
+failed_tests=$(grep -E "^✘ Test " "$log" | grep -oE "Test [^ ]+\(\)" | sort -u | wc -l)
+rm -f "$log"
+echo "$((total - failed_tests)) passed, $failed_tests failed"
+exit "$status"

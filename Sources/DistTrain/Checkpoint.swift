@@ -43,6 +43,7 @@ enum Checkpoint {
             let file = try HDF5File.create(temporary)
             try writeTensors(file, group: "model", table: model.parameterTable, buffer: model.parameters)
             try writeTensors(file, group: "model", table: model.bufferTable, buffer: averagedBuffers)
+            CrashPoint.check("checkpoint", step: c.step)
             try writeTensors(file, group: "optimizer/exp_avg", table: model.parameterTable, buffer: optimizer.firstMoment)
             try writeTensors(file, group: "optimizer/exp_avg_sq", table: model.parameterTable, buffer: optimizer.secondMoment)
             try file.write("optimizer/step", [Int64(optimizer.step)], shape: [])

@@ -8,7 +8,7 @@ import Tensor
 enum SampleGeneration {
     /// Returns [W·share, sample…] on rank 0 (the first `count` are the samples), nil elsewhere.
     static func generate(count: Int, sampler: DiffusionSampler, method: DiffusionSampler.Method, seed: UInt64,
-                         round: Int, communicator: Communicator) throws -> FloatBuffer? {
+                         round: Int, communicator: Communicator, afterFirstBatch: () -> Void = {}) throws -> FloatBuffer? {
         let model = sampler.model
         let share = (count + communicator.size - 1) / communicator.size
         let width = model.sampleCount
@@ -18,6 +18,7 @@ enum SampleGeneration {
         while done < share {
             let n = min(model.batchCapacity, share - done)
             sampler.sample(into: mine.pointer + done * width, batch: n, method: method, rng: &rng)
+            if done == 0 { afterFirstBatch() }
             done += n
         }
         let all = communicator.isRoot ? FloatBuffer(count: share * width * communicator.size) : nil

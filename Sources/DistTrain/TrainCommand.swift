@@ -73,6 +73,8 @@ struct TrainCommand: ParsableCommand {
     var injectNanAt: Int?
     @Option(help: ArgumentHelp("Make the last rank hang at this step; for tests.", visibility: .hidden))
     var stallAt: Int?
+    @Option(help: ArgumentHelp("PHASE:STEP — rank 0 kills itself there (step, sampling, checkpoint); for tests.", visibility: .hidden))
+    var crashAt: String?
 
     func validate() throws {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
@@ -117,6 +119,7 @@ struct TrainCommand: ParsableCommand {
                 logEvery: logEvery, worldSize: world.size, collectiveTimeout: collectiveTimeout,
                 maxNonfiniteSteps: maxNonfiniteSteps)
             StopRequest.install()
+            CrashPoint.configure(crashAt, isRoot: world.isRoot)
             let run = try TrainingRun(configuration, epochs: epochs, communicator: world, resume: resume,
                                       requireCheckpoint: requireCheckpoint)
             if try run.train(haltAfter: haltAfter, injectNaNAt: injectNanAt, stallAt: stallAt) == .stoppedBySignal {

@@ -205,6 +205,7 @@ final class TrainingRun {
             if micro == c.accumulation - 1 { allreducer.begin() }
             localLoss += Double(trainer.computeGradients(images: batchImages.pointer, accumulate: micro > 0))
         }
+        CrashPoint.check("step", step: step + 1)
         watchdog.guarding("the gradient allreduce", step: step + 1) { allreducer.finish() }
         stepSums[0] = localLoss
         stepSums[1] = StopRequest.requested ? 1 : 0
@@ -269,7 +270,7 @@ final class TrainingRun {
         defer { if let parked { model.parameters.copy(from: parked) } }
         let method: DiffusionSampler.Method = c.sampler == "ddpm" ? .ddpm : .ddim(steps: c.samplerSteps, eta: c.eta)
         let images = try SampleGeneration.generate(count: c.sampleCount, sampler: sampler, method: method, seed: c.seed,
-                                                   round: step, communicator: communicator)
+                                                   round: step, communicator: communicator) { CrashPoint.check("sampling", step: self.step) }
         defer { model.training = true }
         guard communicator.isRoot, let images else { return }
         let written = try SampleGeneration.save(images, count: c.sampleCount, sampleShape: model.sampleShape, to: path)

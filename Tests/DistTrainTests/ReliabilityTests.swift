@@ -144,3 +144,29 @@ import Testing
         #expect(r.stderr.contains("rank 0") && r.stderr.contains("at step 3") && r.stderr.contains("did not complete within 4 s"), "\(r.stderr)")
     }
 }
+
+/// Runs Tests/scripts/kill-and-resume.sh: SIGKILL inside a step, during sampling and half-way through
+/// a checkpoint write, then SIGUSR1 twice; every interrupted run must end bit-identical to the
+/// uninterrupted one.
+@Suite(.serialized) struct KillAndResumeScriptTests {
+    @Test func killedAndPreemptedRunsEndBitIdenticalToUninterruptedOnes() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/kill-and-resume.sh").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, BinaryRunner.binary]
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in BinaryRunner.mpiEnvironment { environment[k] = v }
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output; process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        print(text)
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.components(separatedBy: "identical: ").count - 1 == 2, "\(text)")
+        #expect(text.contains("partial files left: 1"))
+        #expect(text.contains("kill-and-resume: 0 failure(s)"))
+    }
+}

@@ -103,13 +103,9 @@ struct TrainCommand: ParsableCommand {
             BLAS.threads = threads
             kernelThreads = threads
             let path = try data ?? DefaultDataset.ensure(communicator: world)
-            var batch = batchSize ?? 0
-            if batchSize == nil {
-                guard 128 % world.size == 0 else {
-                    throw RunFailure("the default global batch of 128 does not split over \(world.size) ranks: pass --batch-size")
-                }
-                batch = 128 / world.size
-            }
+            // 0 stands for "the reference's global batch of 128 split over the ranks"; a resumed run takes
+            // its batch from the checkpoint instead (TrainingRun decides).
+            let batch = batchSize ?? 0
             let configuration = TrainingConfiguration(
                 data: path, model: model.rawValue, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
                 warmupSteps: warmup, seed: seed, outputDirectory: outputDirectory, checkpointEvery: checkpointEvery,

@@ -44,11 +44,6 @@ final class TrainingRun {
             }
         }
         let perRank = info.count / communicator.size
-        guard perRank >= c.batchSize else {
-            throw RunFailure("\(c.data): \(info.count) images give each of \(communicator.size) ranks \(perRank), fewer than --batch-size \(c.batchSize)")
-        }
-        let stepsPerEpoch = perRank / (c.batchSize * c.accumulation)
-        if c.steps == 0 { c.steps = max(1, stepsPerEpoch * epochs) }
 
         // Resume: checkpoints in --out, newest first, whose attributes say they belong to this model.
         // The newest one's configuration wins, except where the user changed the length of the run.
@@ -67,17 +62,37 @@ final class TrainingRun {
                 if communicator.isRoot { note("--resume: no checkpoint in \(c.outputDirectory); starting fresh") }
             }
         }
+        var reshard = false
         if let newest = candidates.first {
             let saved = try Checkpoint.configuration(of: newest)
-            guard saved.worldSize == communicator.size else {
-                throw RunFailure("\(newest.path) was written by \(saved.worldSize) ranks; resume it with the same number (running \(communicator.size))")
-            }
-            let steps = requested.steps != 0 ? c.steps : saved.steps
             c = saved
-            c.steps = steps
+            if requested.steps != 0 { c.steps = requested.steps }
             c.collectiveTimeout = requested.collectiveTimeout
             c.maxNonfiniteSteps = requested.maxNonfiniteSteps
+            if saved.worldSize != communicator.size {
+                // Another number of ranks: the same global batch, split anew (see README, "Resuming").
+                let perStep = saved.globalBatch / saved.accumulation
+                guard perStep % communicator.size == 0 else {
+                    throw RunFailure("\(newest.path): its global batch of \(saved.globalBatch) (\(saved.batchSize) per rank × \(saved.accumulation) accumulation × \(saved.worldSize) ranks) cannot be split over \(communicator.size) ranks; resume with a number of ranks that divides \(perStep)")
+                }
+                c.batchSize = perStep / communicator.size
+                c.worldSize = communicator.size
+                reshard = true
+                if communicator.isRoot {
+                    note("\(newest.path) was written by \(saved.worldSize) rank(s); continuing on \(communicator.size) with batch \(c.batchSize) per rank (same global batch \(c.globalBatch)); the data order and noise continue from new per-rank streams")
+                }
+            }
         }
+        if c.batchSize == 0 {
+            guard 128 % communicator.size == 0 else {
+                throw RunFailure("the default global batch of 128 does not split over \(communicator.size) ranks: pass --batch-size")
+            }
+            c.batchSize = 128 / communicator.size
+        }
+        guard perRank >= c.batchSize else {
+            throw RunFailure("\(c.data): \(info.count) images give each of \(communicator.size) ranks \(perRank), fewer than the batch of \(c.batchSize) per rank")
+        }
+        if c.steps == 0 { c.steps = max(1, perRank / (c.batchSize * c.accumulation) * epochs) }
         configuration = c
 
         model = kind.make(sampleShape: info.sampleShape, batchCapacity: max(c.batchSize, min(c.sampleCount, 64), 1))
@@ -115,12 +130,22 @@ final class TrainingRun {
         // next older one is tried; all ranks read the same files, so they all make the same choice.
         for file in candidates {
             do {
-                let state = try Checkpoint.load(file, model: model, optimizer: trainer.optimizer, ema: ema, rank: communicator.rank)
+                let state = try Checkpoint.load(file, model: model, optimizer: trainer.optimizer, ema: ema,
+                                                rank: reshard ? nil : communicator.rank)
                 step = state.step
                 let r = communicator.rank
-                trainer.rng = Philox(seed: UInt64(bitPattern: state.rngStates[3 * r]), stream: UInt64(bitPattern: state.rngStates[3 * r + 1]),
-                                     counter: UInt64(bitPattern: state.rngStates[3 * r + 2]))
-                shard.seek(epoch: Int(state.dataPositions[2 * r]), cursor: Int(state.dataPositions[2 * r + 1]))
+                if reshard {
+                    // New shards and streams: start a fresh epoch after the newest one any rank reached, and
+                    // draw noise past every number the old ranks used.
+                    let epochs = stride(from: 0, to: state.dataPositions.count, by: 2).map { state.dataPositions[$0] }
+                    let counters = stride(from: 2, to: state.rngStates.count, by: 3).map { UInt64(bitPattern: state.rngStates[$0]) }
+                    trainer.rng = Philox(seed: c.seed, stream: RandomStream.training(rank: r), counter: counters.max() ?? 0)
+                    shard.seek(epoch: Int(epochs.max() ?? 0) + 1, cursor: 0)
+                } else {
+                    trainer.rng = Philox(seed: UInt64(bitPattern: state.rngStates[3 * r]), stream: UInt64(bitPattern: state.rngStates[3 * r + 1]),
+                                         counter: UInt64(bitPattern: state.rngStates[3 * r + 2]))
+                    shard.seek(epoch: Int(state.dataPositions[2 * r]), cursor: Int(state.dataPositions[2 * r + 1]))
+                }
                 if communicator.isRoot { note("resumed from \(file.path) at step \(step)") }
                 break
             } catch {

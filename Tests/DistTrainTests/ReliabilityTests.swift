@@ -120,6 +120,28 @@ import Testing
         #expect(resumed.stdout.contains("at step 3"), "\(resumed.stdout)")
     }
 
+    @Test func resumingOnAnotherNumberOfRanksKeepsStepGlobalBatchAndOptimizer() throws {
+        let dir = try BinaryRunner.temporaryDirectory("reshard")
+        try DistributedTrainingTests.writeImages(dir + "/images.h5")
+        let common = ["train", "--model", "cnn", "--data", "images.h5", "--sample-count", "0", "--out", "run"]
+        let two = try BinaryRunner.mpirun(2, common + ["--batch-size", "4", "--steps", "8", "--halt-after", "4"], in: dir, timeout: 120)
+        #expect(two.status == 0, "\(two.stderr)")
+        let one = try BinaryRunner.mpirun(1, common + ["--resume"], in: dir, timeout: 120)
+        #expect(one.status == 0, "\(one.stderr)")
+        #expect(one.stdout.contains("continuing on 1 with batch 8 per rank (same global batch 8)"), "\(one.stdout)")
+        #expect(one.stdout.contains("at step 4"))
+        let final = try HDF5File.open(dir + "/run/ckpt-00000008.h5")
+        #expect(try final.read("optimizer/step", as: Int64.self).values == [8])
+        #expect(try final.shape(of: "ranks/rng") == [1, 3])
+        let rows = try String(contentsOfFile: dir + "/run/metrics.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(rows.compactMap { Int($0.split(separator: ",")[0]) } == Array(1...8))
+        // 8 images per step cannot be split over 3 ranks: refused, naming the numbers.
+        let three = try BinaryRunner.mpirun(3, common + ["--resume", "--steps", "12"], in: dir, timeout: 120)
+        #expect(three.status != 0 && !three.timedOut)
+        #expect(three.stderr.contains("cannot be split over 3 ranks"), "\(three.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/run/ckpt-00000012.h5"))
+    }
+
     @Test func oneRankKilledEndsEveryRankPromptly() throws {
         let dir = try BinaryRunner.temporaryDirectory("kill")
         try DistributedTrainingTests.writeImages(dir + "/images.h5")

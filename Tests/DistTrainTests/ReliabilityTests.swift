@@ -142,6 +142,39 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "/run/ckpt-00000012.h5"))
     }
 
+    /// A checkpoint that cannot be written (disk full) leaves the previous one intact and says so.
+    /// Needs root for a small tmpfs, which CI has; elsewhere the test records nothing.
+    @Test func fullDiskDuringCheckpointKeepsThePreviousOneAndSaysSo() throws {
+        guard getuid() == 0 else { return }
+        let dir = try BinaryRunner.temporaryDirectory("fulldisk")
+        try DistributedTrainingTests.writeImages(dir + "/images.h5")
+        let mount = dir + "/small"
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        // One checkpoint of this model is about 40 MB: the first fits in 60 MB, the second cannot.
+        guard shell("mount -t tmpfs -o size=60M tmpfs '\(mount)'") == 0 else { return }
+        defer { _ = shell("umount '\(mount)'") }
+        let r = try BinaryRunner.mpirun(2, Self.training + ["--steps", "6", "--checkpoint-every", "2", "--keep", "3", "--out", "small/run"],
+                                        in: dir, timeout: 120)
+        #expect(r.status != 0 && !r.timedOut)
+        #expect(r.stderr.contains("ckpt-00000004.h5 not written (the previous one is intact)"), "\(r.stderr)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: mount + "/run")
+        #expect(names.contains("ckpt-00000002.h5") && !names.contains { $0.hasSuffix(".partial") } && !names.contains("ckpt-00000004.h5"), "\(names)")
+        // The survivor is complete: every array reads back through its checksum.
+        let survivor = try HDF5File.open(mount + "/run/ckpt-00000002.h5")
+        for name in try survivor.members(of: "model") { _ = try survivor.read("model/\(name)", as: Float.self) }
+        #expect(try survivor.read("state/step", as: Int64.self).values == [2])
+    }
+
+    private func shell(_ command: String) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        do { try p.run() } catch { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
     @Test func oneRankKilledEndsEveryRankPromptly() throws {
         let dir = try BinaryRunner.temporaryDirectory("kill")
         try DistributedTrainingTests.writeImages(dir + "/images.h5")

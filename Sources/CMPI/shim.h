@@ -1,6 +1,8 @@
 #ifndef CMPI_SHIM_H
 #define CMPI_SHIM_H
 #include <mpi.h>
+#include <limits.h>
+#include <malloc.h>
 // Open MPI's handles are macros over incomplete struct types, which Swift cannot import.
 static inline MPI_Comm     cmpi_comm_world(void)    { return MPI_COMM_WORLD; }
 static inline MPI_Datatype cmpi_float(void)         { return MPI_FLOAT; }
@@ -15,4 +17,13 @@ static inline MPI_Status  *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; 
 static inline MPI_Request  cmpi_request_null(void)  { return MPI_REQUEST_NULL; }
 static inline MPI_Status  *cmpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 static inline MPI_Datatype cmpi_int32(void)         { return MPI_INT32_T; }
+// Open MPI's nonblocking allreduce mallocs and frees a temporary buffer the size of its message on
+// every call. Keeping freed memory in glibc's heap (no trimming; mmap only above 32 MiB, glibc's
+// maximum) lets the next step reuse those pages instead of faulting in and zeroing new ones.
+// Measured with CNNDenoiserLarge on 2 ranks: 42.5 K → 37 K page faults per step; the rest come from
+// the buckets holding a single tensor above 32 MiB, which glibc always maps afresh.
+static inline void cmpi_keep_freed_memory_in_heap(void) {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
+}
 #endif

@@ -20,6 +20,7 @@ final class Communicator: @unchecked Sendable {
     }
 
     private init() {
+        cmpi_keep_freed_memory_in_heap()
         var provided: Int32 = 0
         MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
         var r: Int32 = 0, s: Int32 = 0

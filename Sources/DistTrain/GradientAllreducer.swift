@@ -24,12 +24,13 @@ final class GradientAllreducer {
 
     init(communicator: Communicator, table: ParameterTable, gradients: FloatBuffer, bucketBytes: Int, overlap: Bool) {
         self.communicator = communicator; self.gradients = gradients; self.overlap = overlap
+        // At most `bucketBytes` each (a larger single tensor gets a bucket of its own).
         var buckets: [Range<Int>] = []
-        var end = table.totalCount, start = table.totalCount
+        var end = table.totalCount
         for entry in table.entries.reversed() {
-            start = entry.offset
-            if (end - start) * MemoryLayout<Float>.size >= bucketBytes {
-                buckets.append(start..<end); end = start
+            let bytesWithEntry = (end - entry.offset) * MemoryLayout<Float>.size
+            if bytesWithEntry > bucketBytes && entry.offset + entry.count < end {
+                buckets.append(entry.offset + entry.count..<end); end = entry.offset + entry.count
             }
         }
         if end > 0 { buckets.append(0..<end) }

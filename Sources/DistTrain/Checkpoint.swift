@@ -96,18 +96,22 @@ enum Checkpoint {
         for name in names where name.hasPrefix(".ckpt-") && name.hasSuffix(".partial") { unlink(directory + "/" + name) }
     }
 
-    /// Checks that `path` is a checkpoint of this model and returns its configuration, without loading weights.
+    /// A readable checkpoint that is not one this run can continue: another model, sample shape or format.
+    struct Mismatch: Error, CustomStringConvertible { let description: String }
+
+    /// Checks that `path` is a checkpoint of this model, without loading weights. Throws `Mismatch`
+    /// for a sound file of something else, another error for a file that cannot be read.
     static func validate(_ path: String, modelKind: String, sampleShape: [Int]) throws -> HDF5File {
         let file = try HDF5File.open(path)
-        guard file.attribute("format") == format else { throw IOError("\(path) is not a disttrain checkpoint") }
+        guard file.attribute("format") == format else { throw Mismatch(description: "\(path) is not a disttrain checkpoint") }
         guard let version = file.attribute("format_version"), version == formatVersion else {
-            throw IOError("\(path) has checkpoint format version \(file.attribute("format_version") ?? "none"); this build reads version \(formatVersion)")
+            throw Mismatch(description: "\(path) has checkpoint format version \(file.attribute("format_version") ?? "none"); this build reads version \(formatVersion)")
         }
         let model = file.attribute("model") ?? "?"
         let shape = file.attribute("sample_shape") ?? "?"
         let expected = sampleShape.map(String.init).joined(separator: ",")
         guard model == modelKind, shape == expected else {
-            throw IOError("\(path) holds model \(model) for samples of shape [\(shape)], not \(modelKind) for [\(expected)]")
+            throw Mismatch(description: "\(path) holds model \(model) for samples of shape [\(shape)], not \(modelKind) for [\(expected)]")
         }
         return file
     }

@@ -17,55 +17,55 @@ struct TrainCommand: ParsableCommand {
     var data: String?
     @Option(help: "Model: mlp (2-D points), cnn (CNNDenoiser) or cnn-large (CNNDenoiserLarge).")
     var model: ModelKind = .cnnLarge
-    @Option(help: "Images per rank per step. Default: 128 split over the ranks (the reference run's global batch).")
+    @Option(parsing: .unconditional, help: "Images per rank per step. Default: 128 split over the ranks (the reference run's global batch).")
     var batchSize: Int?
-    @Option(help: "Optimizer steps of the run.")
+    @Option(parsing: .unconditional, help: "Optimizer steps of the run.")
     var steps: Int?
-    @Option(help: "Epochs of the run (used when --steps is not given).")
+    @Option(parsing: .unconditional, help: "Epochs of the run (used when --steps is not given).")
     var epochs: Int = 1
-    @Option(name: .customLong("lr"), help: "Adam learning rate at step 0; it decays linearly to 0 over the run.")
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Adam learning rate at step 0; it decays linearly to 0 over the run.")
     var learningRate: Double = 1e-3
-    @Option(help: "Steps of linear learning-rate warm-up.")
+    @Option(parsing: .unconditional, help: "Steps of linear learning-rate warm-up.")
     var warmup: Int = 0
     @Option(help: "Seed of the initialisation, data order, timesteps and noise.")
     var seed: UInt64 = 0
     @Option(name: .customLong("out"), help: "Output directory: checkpoints, samples, metrics.")
     var outputDirectory: String = "runs/default"
-    @Option(help: "Write a checkpoint every N steps (and at the end).")
+    @Option(parsing: .unconditional, help: "Write a checkpoint every N steps (and at the end).")
     var checkpointEvery: Int = 1000
-    @Option(help: "Checkpoints to keep.")
+    @Option(parsing: .unconditional, help: "Checkpoints to keep.")
     var keep: Int = 3
-    @Option(help: "Write a sample grid every N steps (0: only at the end).")
+    @Option(parsing: .unconditional, help: "Write a sample grid every N steps (0: only at the end).")
     var sampleEvery: Int = 0
-    @Option(help: "Samples per grid (0: none).")
+    @Option(parsing: .unconditional, help: "Samples per grid (0: none).")
     var sampleCount: Int = 16
     @OptionGroup(title: "Sampling")
     var sampling: SamplerOptions
-    @Option(help: "EMA decay of the weights, e.g. 0.9999 (0: off). Samples use the EMA weights when on.")
+    @Option(parsing: .unconditional, help: "EMA decay of the weights, e.g. 0.9999 (0: off). Samples use the EMA weights when on.")
     var emaRate: Double = 0
-    @Option(help: "Clip the global gradient norm to this value (0: off).")
+    @Option(parsing: .unconditional, help: "Clip the global gradient norm to this value (0: off).")
     var gradClip: Double = 0
-    @Option(help: "Micro-batches accumulated per optimizer step.")
+    @Option(parsing: .unconditional, help: "Micro-batches accumulated per optimizer step.")
     var accumulate: Int = 1
     @Option(help: "Noise schedule.")
     var schedule: NoiseSchedule.Kind = .linear
     @Flag(help: "Synchronise BatchNorm statistics over the ranks.")
     var syncBn = false
-    @Option(help: "Gradient allreduce bucket size in MiB.")
+    @Option(parsing: .unconditional, help: "Gradient allreduce bucket size in MiB.")
     var bucketMb: Double = 25
     @Flag(help: "Allreduce all gradients after backward instead of overlapping it (for comparison).")
     var noOverlap = false
-    @Option(help: "Log every N steps.")
+    @Option(parsing: .unconditional, help: "Log every N steps.")
     var logEvery: Int = 10
-    @Option(help: "Threads per rank for OpenBLAS and the kernels.")
+    @Option(parsing: .unconditional, help: "Threads per rank for OpenBLAS and the kernels.")
     var threads: Int = 1
     @Flag(help: "Continue from the latest checkpoint in --out (a fresh start, with a notice, when there is none).")
     var resume = false
     @Flag(help: "With --resume: fail instead of starting fresh when no usable checkpoint exists.")
     var requireCheckpoint = false
-    @Option(help: "Seconds a blocking collective (allreduce, gather) may take before the job is ended, naming it (0: never).")
+    @Option(parsing: .unconditional, help: "Seconds a blocking collective (allreduce, gather) may take before the job is ended, naming it (0: never).")
     var collectiveTimeout: Double = 900
-    @Option(help: "Stop after this many consecutive steps with a non-finite loss or gradient (each is skipped).")
+    @Option(parsing: .unconditional, help: "Stop after this many consecutive steps with a non-finite loss or gradient (each is skipped).")
     var maxNonfiniteSteps: Int = 10
     @Option(help: ArgumentHelp("Stop (with a checkpoint) after this step, as if interrupted; for tests.", visibility: .hidden))
     var haltAfter: Int?
@@ -134,9 +134,18 @@ struct RunFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// This rank's part of a failure another rank reports (it prints nothing itself).
+struct QuietFailure: Error {}
+
 /// Prints the error and ends the job: alone with exit status 1, or with MPI_Abort so that no other
 /// rank waits forever in a collective.
 func failAllRanks(_ error: Error, communicator: Communicator) -> Never {
+    if error is QuietFailure {
+        // why: wait for the reporting rank's abort, so its message is the one the user sees.
+        sleep(5)
+        Communicator.finalizeIfStarted()
+        exit(1)
+    }
     let prefix = communicator.size > 1 ? "disttrain: rank \(communicator.rank): error: " : "disttrain: error: "
     FileHandle.standardError.write(Data((prefix + "\(error)\n").utf8))
     if communicator.size > 1 { communicator.abort(code: 1) }

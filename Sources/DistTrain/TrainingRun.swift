@@ -48,13 +48,21 @@ final class TrainingRun {
         // Resume: checkpoints in --out, newest first, whose attributes say they belong to this model.
         // The newest one's configuration wins, except where the user changed the length of the run.
         var candidates: [HDF5File] = []
+        let existing = Checkpoint.all(in: c.outputDirectory)
+        if !resume, let newest = existing.first {
+            // why: a fresh run here would write over another run's checkpoints.
+            throw RunFailure("\(c.outputDirectory) already holds checkpoints (newest \(newest)): pass --resume to continue that run, or choose another --out")
+        }
         if resume {
             if communicator.isRoot { Checkpoint.removeLeftovers(in: c.outputDirectory) }
-            for path in Checkpoint.all(in: c.outputDirectory) {
+            for path in existing {
                 do {
                     candidates.append(try Checkpoint.validate(path, modelKind: kind.rawValue, sampleShape: info.sampleShape))
+                } catch let mismatch as Checkpoint.Mismatch {
+                    // A sound checkpoint of something else: continuing or starting over would both be wrong.
+                    throw RunFailure("cannot --resume: \(mismatch)")
                 } catch {
-                    if communicator.isRoot { note("skipping \(path): \(error)") }
+                    if communicator.isRoot { note("skipping unreadable \(path): \(error)") }
                 }
             }
             if candidates.isEmpty {
@@ -99,7 +107,14 @@ final class TrainingRun {
         model.initialize(seed: c.seed)
         trainer = DiffusionTrainer(model: model, schedule: NoiseSchedule(NoiseSchedule.Kind(rawValue: c.schedule)!),
                                    seed: c.seed, rank: communicator.rank, batch: c.batchSize)
-        shard = try ImageShard(info, rank: communicator.rank, worldSize: communicator.size, seed: c.seed)
+        // Every rank must have its shard before anything is written: agree on it in one allreduce, so a
+        // failure on one rank leaves no output behind (the failing rank reports the cause).
+        var loaded: ImageShard?, loadError: Error?
+        do { loaded = try ImageShard(info, rank: communicator.rank, worldSize: communicator.size, seed: c.seed) } catch { loadError = error }
+        let failures = communicator.allreduceSum(loadError == nil ? 0 : 1)
+        if let loadError { throw loadError }
+        guard failures == 0, let loaded else { throw QuietFailure() }
+        shard = loaded
         allreducer = GradientAllreducer(communicator: communicator, table: model.parameterTable, gradients: model.gradients,
                                         bucketBytes: Int(c.bucketMegabytes * 1_048_576), overlap: c.overlap)
         ema = c.emaRate > 0 ? FloatBuffer(count: model.parameters.count) : nil

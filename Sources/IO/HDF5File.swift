@@ -155,6 +155,16 @@ public final class HDF5File {
         }
     }
 
+    /// Bytes the file really holds for dataset `name`, and whether it is stored contiguously (uncompressed):
+    /// then a header claiming more than it holds is damaged or crafted.
+    public func storage(of name: String) throws -> (bytes: Int, contiguous: Bool) {
+        let d = try openDataset(name)
+        defer { H5Dclose(d) }
+        let plist = H5Dget_create_plist(d)
+        defer { H5Pclose(plist) }
+        return (Int(H5Dget_storage_size(d)), H5Pget_layout(plist) == H5D_CONTIGUOUS)
+    }
+
     /// The stored element type of dataset `name`, as NumPy spells it: "uint8", "float32", "int64", …
     public func elementType(of name: String) throws -> String {
         let d = try openDataset(name)

@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 
 /// What a dataset file holds: `/images` [N, C, H, W] (or [N, D] points), uint8 or float32.
@@ -26,6 +27,13 @@ public struct DatasetInfo: Sendable, Equatable {
         guard shape[0] > 0 else { throw HDF5Error("\(path): /images holds no images") }
         guard shape.dropFirst().allSatisfy({ $0 > 0 }), shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) < 1 << 40 else {
             throw HDF5Error("\(path): /images claims an impossible shape \(shape)")
+        }
+        // why: a header can claim any size; check it against what the file holds before anything is allocated.
+        let elementBytes = type == "uint8" ? 1 : 4
+        let logical = shape.reduce(elementBytes, *)
+        let stored = try file.storage(of: "images")
+        if stored.contiguous && stored.bytes < logical {
+            throw HDF5Error("\(path): /images claims \(shape) (\(logical) bytes) but the file holds only \(stored.bytes) bytes of it")
         }
         let hasLabels = file.contains("labels")
         if hasLabels {
@@ -58,6 +66,12 @@ public final class ImageShard {
         first = info.count * rank / worldSize
         count = info.count * (rank + 1) / worldSize - first
         let width = info.sampleCount
+        let bytes = Double(count) * Double(width) * 4
+        let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+        guard bytes < 0.8 * physical else {
+            throw HDF5Error(String(format: "%@: this rank's %d samples need %.1f GB in memory, more than this machine's %.1f GB; use more ranks or a smaller dataset",
+                                   info.path, count, bytes / 1e9, physical / 1e9))
+        }
         samples = FloatBuffer(count: count * width)
         let file = try HDF5File.open(info.path)
         if info.elementType == "uint8" {

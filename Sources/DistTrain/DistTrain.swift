@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct DistTrain: ParsableCommand {
@@ -7,4 +8,18 @@ struct DistTrain: ParsableCommand {
         abstract: "Data-parallel DDPM training of U-Net denoisers on CPU clusters (MPI, OpenBLAS, HDF5).",
         subcommands: [TrainCommand.self, SampleCommand.self, PredictCommand.self, InspectCommand.self, ModelsCommand.self, BenchCommand.self, GradientsCommand.self, PrepareCommand.self],
         defaultSubcommand: TrainCommand.self)
+
+    /// As ArgumentParser's, except that under a launcher only rank 0 prints a command-line error:
+    /// every rank parses the same arguments, and N copies of one message interleave into noise.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let environment = ProcessInfo.processInfo.environment
+            let rank = environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? environment["SLURM_PROCID"]
+            if let rank, rank != "0" { Foundation.exit(exitCode(for: error).rawValue) }
+            exit(withError: error)
+        }
+    }
 }

@@ -132,13 +132,7 @@ final class TrainingRun {
             communicator.abort(code: 1)
         }
         // Only now, with the data and model checked, does the run leave anything on disk.
-        if communicator.isRoot {
-            do {
-                try FileManager.default.createDirectory(atPath: c.outputDirectory + "/samples", withIntermediateDirectories: true)
-            } catch {
-                throw RunFailure("cannot create the output directory \(c.outputDirectory): \(error.localizedDescription)")
-            }
-        }
+        if communicator.isRoot { try makeDirectories(c.outputDirectory + "/samples") }
         communicator.barrier()
 
         // A checkpoint whose arrays fail their checksums (or that cannot be read) is reported and the
@@ -320,6 +314,24 @@ final class TrainingRun {
 }
 
 private func note(_ text: String) { print("disttrain: " + text) }
+
+/// `mkdir -p`, with the system's reason when it fails (FileManager's errors do not say why).
+private func makeDirectories(_ path: String) throws {
+    var prefix = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        prefix += "/" + part
+        var status = stat()
+        if stat(prefix, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFDIR else {
+                throw RunFailure("cannot create the output directory \(path): \(prefix) is a file, not a directory")
+            }
+            continue
+        }
+        guard mkdir(prefix, 0o755) == 0 || errno == EEXIST else {
+            throw RunFailure("cannot create the output directory \(path): \(prefix): \(String(cString: strerror(errno)))")
+        }
+    }
+}
 
 /// √(Σ g²) of a buffer, accumulated in Double.
 func l2Norm(_ buffer: FloatBuffer) -> Double {

@@ -15,10 +15,11 @@ set +e
 swift test --skip-build "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
-# One plain summary line from Swift Testing's own count.
-summary=$(grep -E "Test run with [0-9]+ tests" "$log" | tail -1)
-total=$(echo "$summary" | grep -oE "with [0-9]+ tests" | grep -oE "[0-9]+" || echo 0)
-failed_tests=$(grep -E "^✘ Test " "$log" | grep -oE "Test [^ ]+\(\)" | sort -u | wc -l)
+# One plain summary line from Swift Testing's own count (greps that find nothing must not end the script).
+summary=$(grep -E "Test run with [0-9]+ tests" "$log" | tail -1 || true)
+total=$(echo "$summary" | grep -oE "with [0-9]+ tests" | grep -oE "[0-9]+" || true)
+failed_tests=$( (grep -E "^✘ Test " "$log" || true) | (grep -oE "Test [^ (]+\(" || true) | sort -u | wc -l)
 rm -f "$log"
+total=${total:-0}
 echo "$((total - failed_tests)) passed, $failed_tests failed"
 exit "$status"

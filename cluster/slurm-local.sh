@@ -13,8 +13,27 @@ if ! command -v slurmctld >/dev/null; then
 fi
 export SLURM_CONF="$dir/slurm.conf"
 
+# Daemons an earlier run of this script left behind (their SLURM_CONF names a disttrain cluster)
+# would hold the ports; a SLURM that belongs to the machine is left alone.
+ours() {
+  for pid in $(pgrep -x slurmctld) $(pgrep -x slurmd); do
+    conf=$( (tr '\0' '\n' < /proc/$pid/environ) 2>/dev/null | sed -n 's/^SLURM_CONF=//p')
+    [ -n "$conf" ] && grep -q '^ClusterName=disttrain$' "$conf" 2>/dev/null && echo "$pid"
+  done
+  return 0
+}
+stop_stale() {
+  local pids; pids=$(ours)
+  [ -z "$pids" ] && return 0
+  kill $pids 2>/dev/null || true
+  for _ in $(seq 50); do [ -z "$(ours)" ] && return 0; sleep 0.1; done
+  kill -9 $(ours) 2>/dev/null || true   # slurmd can take long to leave on SIGTERM
+  sleep 0.2
+}
+
 case "$action" in
 start)
+  stop_stale
   mkdir -p "$dir/state" "$dir/spool"
   host=$(hostname -s); cpus=$(nproc)
   cat > "$SLURM_CONF" <<CONF
@@ -53,8 +72,7 @@ CONF
   echo "export SLURM_CONF=$SLURM_CONF"
   ;;
 stop)
-  for f in "$dir/slurmd.pid" "$dir/slurmctld.pid"; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  for _ in $(seq 50); do pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || break; sleep 0.1; done
+  stop_stale
   ;;
 *) echo "usage: $0 start|stop [DIR]" >&2; exit 2 ;;
 esac

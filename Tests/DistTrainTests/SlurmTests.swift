@@ -72,14 +72,8 @@ import Testing
         let warnedLog = try String(contentsOfFile: dir + "/disttrain-\(warned).out", encoding: .utf8)
         #expect(warnedLog.contains("requeueing job \(warned)") && warnedLog.contains("(restart 1)") && warnedLog.contains("resumed from"), "\(warnedLog)")
 
-        let a = try HDF5File.open(dir + "/straight/ckpt-00000150.h5"), b = try HDF5File.open(dir + "/warned/ckpt-00000150.h5")
-        var differing: [String] = []
-        for group in ["model", "optimizer/exp_avg", "optimizer/exp_avg_sq"] {
-            for name in try a.members(of: group) {
-                let x = try a.read("\(group)/\(name)", as: Float.self).values, y = try b.read("\(group)/\(name)", as: Float.self).values
-                if x.map(\.bitPattern) != y.map(\.bitPattern) { differing.append("\(group)/\(name)") }
-            }
-        }
+        let differing = try CheckpointComparison.differingArrays(
+            dir + "/straight/ckpt-00000150.h5", dir + "/warned/ckpt-00000150.h5", groups: ["model", "optimizer/exp_avg", "optimizer/exp_avg_sq"]).differing
         #expect(differing.isEmpty, "differ after requeue: \(differing)")
     }
 }

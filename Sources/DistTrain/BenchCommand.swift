@@ -29,7 +29,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("MiB of im2col columns built per chunk of images (tuning).", visibility: .hidden))
     var columnsMb: Int?
     @Option(help: "Gradient allreduce bucket size in MiB (with several ranks).")
-    var bucketMb: Double = 25
+    var bucketMb: Double = 4
     @Flag(help: "Allreduce after backward instead of overlapping it (with several ranks).")
     var noOverlap = false
 
@@ -56,6 +56,7 @@ struct BenchCommand: ParsableCommand {
         let allreducer = GradientAllreducer(communicator: world, table: net.parameterTable, gradients: net.gradients,
                                             bucketBytes: Int(bucketMb * 1_048_576), overlap: !noOverlap)
         net.gradientsReady = { allreducer.gradientsReady(from: $0) }
+        if world.isRoot && world.size > 1 { print(allreducer.summary) }
         let images = FloatBuffer(count: batchSize * net.sampleCount)
         var dataRNG = Philox(seed: seed, stream: 99 + UInt64(world.rank))
         dataRNG.fillUniform(images.pointer, count: images.count, low: -1, high: 1)

@@ -51,8 +51,8 @@ struct TrainCommand: ParsableCommand {
     var schedule: NoiseSchedule.Kind = .linear
     @Flag(help: "Synchronise BatchNorm statistics over the ranks.")
     var syncBn = false
-    @Option(parsing: .unconditional, help: "Gradient allreduce bucket size in MiB.")
-    var bucketMb: Double = 25
+    @Option(parsing: .unconditional, help: "Gradient allreduce bucket size in MiB (smaller buckets start sooner during backward).")
+    var bucketMb: Double = 4
     @Flag(help: "Allreduce all gradients after backward instead of overlapping it (for comparison).")
     var noOverlap = false
     @Option(parsing: .unconditional, help: "Log every N steps.")

@@ -173,6 +173,7 @@ final class TrainingRun {
         if communicator.isRoot && step == 0 {
             note("training \(kind.className) (\(model.parameterTable.totalCount.formatted()) parameters) on \(info.count) samples of \(info.sampleShape) from \(c.data): \(communicator.size) rank(s) × batch \(c.batchSize) × \(c.accumulation) accumulation = \(c.globalBatch) per step, \(c.steps) steps")
         }
+        if communicator.isRoot && communicator.size > 1 { note(allreducer.summary) }
     }
 
     /// The main loop: batch → forward/backward (allreduce overlapped) → update → log → checkpoint/sample.

@@ -90,6 +90,27 @@ import Testing
         #expect(try third.read("model/out_conv.weight", as: Float.self).values != a.read("model/out_conv.weight", as: Float.self).values)
     }
 
+    /// Many small buckets summed by the communication thread while backward still runs must give
+    /// exactly what one bucket summed after backward gives: a bucket sent before its gradients were
+    /// final, or summed twice, or not at all, would change the weights.
+    @Test func overlappedSmallBucketsEndBitIdenticalToOneBucketAfterBackward() throws {
+        let dir = try BinaryRunner.temporaryDirectory("buckets")
+        try Self.writeImages(dir + "/images.h5")
+        let common = ["train", "--model", "cnn", "--data", "images.h5", "--batch-size", "4", "--steps", "3",
+                      "--checkpoint-every", "3", "--sample-count", "0", "--seed", "11"]
+        let small = try BinaryRunner.mpirun(2, common + ["--out", "small", "--bucket-mb", "0.25"], in: dir, timeout: 180)
+        let whole = try BinaryRunner.mpirun(2, common + ["--out", "whole", "--bucket-mb", "100", "--no-overlap"], in: dir, timeout: 180)
+        for r in [small, whole] { #expect(r.status == 0 && !r.timedOut, "\(r.stderr)") }
+        let bucketCount = small.stdout.firstMatch(of: /allreduce in (\d+) bucket/).map { Int($0.1)! } ?? 0
+        #expect(bucketCount > 10, "\(small.stdout)")
+        #expect(small.stdout.contains("started during backward on a communication thread"), "\(small.stdout)")
+        #expect(whole.stdout.contains("allreduce in 1 bucket(s)"), "\(whole.stdout)")
+        let (differing, compared) = try CheckpointComparison.differingArrays(
+            dir + "/small/ckpt-00000003.h5", dir + "/whole/ckpt-00000003.h5", groups: ["model", "optimizer/exp_avg", "optimizer/exp_avg_sq"])
+        #expect(differing.isEmpty, "differ: \(differing)")
+        #expect(compared > 100)
+    }
+
     @Test func trainingLeavesCheckpointMetricsAndSampleGrid() throws {
         let dir = try BinaryRunner.temporaryDirectory("artifacts")
         try Self.writeImages(dir + "/images.h5")

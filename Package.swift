@@ -24,8 +24,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "IO"], path: "Tests/TensorTests"),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor", "IO"], path: "Tests/ModelsTests"),
+        // Golden file access and test data shared by the kernel and model tests.
+        .target(name: "TestSupport", dependencies: ["IO"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "IO", "TestSupport"], path: "Tests/TensorTests"),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor", "IO", "TestSupport"], path: "Tests/ModelsTests"),
         .testTarget(name: "IOTests", dependencies: ["IO", "CMPI", "CZlib", "Tensor"], path: "Tests/IOTests"),
         // Runs the built `disttrain` binary as users do.
         .testTarget(name: "DistTrainTests", dependencies: ["IO"], path: "Tests/DistTrainTests"),

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import IO
 import Tensor
 @testable import Models

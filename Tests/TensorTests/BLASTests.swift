@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Tensor
 
 /// The OpenBLAS bridge, row-major, on products small enough to check by hand.

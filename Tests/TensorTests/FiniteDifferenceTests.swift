@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Tensor
 
 /// Every backward kernel against central differences of its own forward kernel.

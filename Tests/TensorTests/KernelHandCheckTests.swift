@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Tensor
 
 /// Small inputs whose results can be worked out by hand.

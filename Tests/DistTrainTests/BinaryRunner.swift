@@ -40,9 +40,17 @@ struct BinaryRunner {
         process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out; process.standardError = err
+        // One reader thread per pipe, each reading until end of file: a readabilityHandler could still
+        // be appending a chunk it had read after this function returned (an error line went missing).
         let outData = LockedData(), errData = LockedData()
-        out.fileHandleForReading.readabilityHandler = { outData.append($0.availableData) }
-        err.fileHandleForReading.readabilityHandler = { errData.append($0.availableData) }
+        let readers = DispatchGroup()
+        for (pipe, data) in [(out, outData), (err, errData)] {
+            readers.enter()
+            Thread.detachNewThread {
+                while case let chunk = pipe.fileHandleForReading.availableData, !chunk.isEmpty { data.append(chunk) }
+                readers.leave()
+            }
+        }
         let finished = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in finished.signal() }
         try process.run()
@@ -53,10 +61,8 @@ struct BinaryRunner {
             kill(process.processIdentifier, SIGKILL)
             finished.wait()
         }
-        out.fileHandleForReading.readabilityHandler = nil
-        err.fileHandleForReading.readabilityHandler = nil
-        outData.append(out.fileHandleForReading.readDataToEndOfFile())
-        errData.append(err.fileHandleForReading.readDataToEndOfFile())
+        // A stray grandchild may hold a pipe open after a timeout; do not wait for it forever.
+        _ = readers.wait(timeout: .now() + 15)
         return Result(status: process.terminationStatus, stdout: outData.string, stderr: errData.string, timedOut: timedOut)
     }
 

@@ -25,6 +25,8 @@ final class GradientAllreducer: @unchecked Sendable {
     /// Seconds `finish` spent waiting: the communication backward did not hide.
     private(set) var exposedSeconds = 0.0
     private static let pollMicroseconds: UInt32 = 200
+    /// A pause at the start of `finish`, for tests: lets the thread complete every bucket first.
+    var delayBeforeWaitMicroseconds: UInt32 = 0
 
     // Main thread only.
     /// Set by `begin`, cleared by `finish`: reports outside that window (accumulation micro-steps) are ignored.
@@ -33,15 +35,16 @@ final class GradientAllreducer: @unchecked Sendable {
     private var reported = 0
     private let usesThread: Bool
 
-    // Shared, under `condition`.
+    // Shared, under `condition`; `begin` resets them while the communication thread is idle.
     private let condition = NSCondition()
-    /// Buckets the communication thread may launch.
+    /// Buckets the communication thread may launch this step.
     private var ready = 0
-    /// Every bucket has been summed (set by the communication thread, cleared by `finish`).
+    /// Every bucket of this step has been summed.
     private var completed = false
+    /// Buckets launched this step (advanced by the communication thread, or by `finish` without one).
+    private var launched = 0
 
     // Communication thread only (or the main thread inside `finish` when there is no thread).
-    private var launched = 0
     private var requests: [MPI_Request?] = []
 
     init(communicator world: Communicator, table: ParameterTable, gradients: FloatBuffer, bucketBytes: Int, overlap: Bool) {
@@ -76,10 +79,12 @@ final class GradientAllreducer: @unchecked Sendable {
                       Double(largest * MemoryLayout<Float>.size) / 1_048_576, how)
     }
 
-    /// Call before backward starts.
+    /// Call before backward starts (and after the previous step's `finish`, which leaves the
+    /// communication thread idle).
     func begin() {
         armed = true
         reported = 0
+        condition.lock(); ready = 0; launched = 0; completed = false; condition.unlock()
     }
 
     /// Backward's report: every gradient at index ≥ `offset` is final.
@@ -96,25 +101,28 @@ final class GradientAllreducer: @unchecked Sendable {
     func finish() {
         armed = false
         guard communicator.size > 1 else { exposedSeconds = 0; return }
+        if delayBeforeWaitMicroseconds > 0 { usleep(delayBeforeWaitMicroseconds) }
         let start = DispatchTime.now().uptimeNanoseconds
         if usesThread {
+            // Backward may have reported every bucket already, and the thread may even have finished
+            // them: `completed` stays set until the next `begin`, and `ready` only grows, so nothing is
+            // sent twice.
             condition.lock()
             ready = buckets.count
             condition.signal()
             while !completed { condition.wait() }
-            completed = false
             condition.unlock()
         } else {
             while launched < buckets.count { launchNext() }
             communicator.waitAll(&requests)
             requests.removeAll(keepingCapacity: true)
-            launched = 0
         }
         exposedSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
     /// The communication thread: launch buckets as they become ready, poll the outstanding ones,
-    /// report when the last has completed, sleep while there is nothing to do.
+    /// report when the step's last has completed, sleep while there is nothing to do. `launched` is
+    /// read and advanced here outside the lock: `begin` writes it only while this thread waits.
     private func communicate() {
         while true {
             condition.lock()
@@ -125,8 +133,7 @@ final class GradientAllreducer: @unchecked Sendable {
             guard communicator.test(&requests) else { usleep(Self.pollMicroseconds); continue }
             requests.removeAll(keepingCapacity: true)
             if launched == buckets.count {
-                launched = 0
-                condition.lock(); ready = 0; completed = true; condition.signal(); condition.unlock()
+                condition.lock(); completed = true; condition.signal(); condition.unlock()
             }
         }
     }

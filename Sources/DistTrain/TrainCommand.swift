@@ -75,6 +75,8 @@ struct TrainCommand: ParsableCommand {
     var stallAt: Int?
     @Option(help: ArgumentHelp("PHASE:STEP — rank 0 kills itself there (step, sampling, checkpoint); for tests.", visibility: .hidden))
     var crashAt: String?
+    @Option(help: ArgumentHelp("Milliseconds to wait after backward before collecting the gradient sums, so that the communication thread finishes first; for tests.", visibility: .hidden))
+    var delayAllreduceWaitMs: UInt32 = 0
 
     func validate() throws {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
@@ -118,6 +120,7 @@ struct TrainCommand: ParsableCommand {
             CrashPoint.configure(crashAt, isRoot: world.isRoot)
             let run = try TrainingRun(configuration, epochs: epochs, communicator: world, resume: resume,
                                       requireCheckpoint: requireCheckpoint)
+            run.allreducer.delayBeforeWaitMicroseconds = delayAllreduceWaitMs * 1000
             if try run.train(haltAfter: haltAfter, injectNaNAt: injectNanAt, stallAt: stallAt) == .stoppedBySignal {
                 Communicator.finalizeIfStarted()
                 Foundation.exit(StopRequest.exitStatus)

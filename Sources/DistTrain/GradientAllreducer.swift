@@ -10,8 +10,8 @@ import Tensor
 /// runs of whole parameters, about `bucketBytes` each, laid out from the end of the buffer because that
 /// is where backward starts. Every parameter is in exactly one bucket.
 ///
-/// Why a thread: Open MPI moves a nonblocking collective only inside MPI calls. Over shared memory the
-/// calls backward makes between layers suffice, but over TCP a bucket then waits in socket buffers
+/// Why a thread: Open MPI moves a nonblocking collective only inside MPI calls. Polling between layers
+/// from backward was enough over shared memory, but over TCP a bucket then waited in socket buffers
 /// until the next call, tens of milliseconds later; the thread polls every `pollMicroseconds` instead.
 /// It runs on its own duplicate of the world, so its collectives never pair with the main thread's
 /// (loss, sync-BN). Without MPI_THREAD_MULTIPLE there is no thread and every bucket goes after backward.

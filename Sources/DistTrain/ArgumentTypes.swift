@@ -3,8 +3,18 @@ import Models
 
 // Let ArgumentParser check these options' values: a wrong one gets an error naming the option and
 // listing the accepted values, before any work starts.
-extension ModelKind: ExpressibleByArgument {}
 extension NoiseSchedule.Kind: ExpressibleByArgument {}
+
+extension ModelArchitecture: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let architecture = ModelArchitecture.named(argument) else { return nil }
+        self = architecture
+    }
+    public var defaultValueDescription: String { name }
+    public static var allValueStrings: [String] { all.map(\.name) }
+    /// For help texts: "mlp (MLPDenoiser …), cnn (…), …".
+    static var listing: String { all.map { "\($0.name) (\($0.summary))" }.joined(separator: ", ") }
+}
 
 /// How samples are drawn; shared by `train` (periodic grids) and `sample`.
 struct SamplerOptions: ParsableArguments {

@@ -14,8 +14,8 @@ struct BenchCommand: ParsableCommand {
             the weak scaling.
             """)
 
-    @Option(help: "Model to time.")
-    var model: ModelKind = .cnnLarge
+    @Option(help: "Model to time (at its reference sample shape: 3×32×32 images, or 2-D points).")
+    var model: ModelArchitecture = .cnnLarge
     @Option(help: "Images per step (per rank).")
     var batchSize: Int = 8
     @Option(help: "Threads for OpenBLAS and the other kernels.")
@@ -46,30 +46,21 @@ struct BenchCommand: ParsableCommand {
         if let columnsMb { convolutionColumnsBudgetBytes = columnsMb << 20 }
         let world = Communicator.world
         defer { Communicator.finalizeIfStarted() }
-        let kind = model
         let peak = SgemmPeak.measure()
         if world.isRoot { print(String(format: "sgemm peak: %.1f GFLOP/s at %d thread(s) (%@)", peak, threads, BLAS.configuration)) }
 
-        let net = kind.make(sampleShape: kind.referenceSampleShape, batchCapacity: batchSize)
+        let net = model.buildAtReferenceShape(batchCapacity: batchSize)
         net.initialize(seed: seed)
-        let trainer = DiffusionTrainer(model: net, schedule: NoiseSchedule(.linear), seed: seed, rank: world.rank, batch: batchSize)
         let allreducer = GradientAllreducer(communicator: world, table: net.parameterTable, gradients: net.gradients,
                                             bucketBytes: Int(bucketMb * 1_048_576), overlap: !noOverlap)
-        net.gradientsReady = { allreducer.gradientsReady(from: $0) }
+        let ranks = MPIRankGroup(communicator: world, allreducer: allreducer, watchdog: nil)
+        let trainer = TrainingStep(model: net, schedule: NoiseSchedule(.linear), seed: seed, rank: world.rank, batch: batchSize, ranks: ranks)
         if world.isRoot && world.size > 1 { print(allreducer.summary) }
-        let images = FloatBuffer(count: batchSize * net.sampleCount)
         var dataRNG = Philox(seed: seed, stream: 99 + UInt64(world.rank))
-        dataRNG.fillUniform(images.pointer, count: images.count, low: -1, high: 1)
-        let scale = 1 / Float(world.size)
+        dataRNG.fillUniform(trainer.images.pointer, count: trainer.images.count, low: -1, high: 1)
 
-        /// One training step as `train` runs it: gradients with the overlapped allreduce, then Adam.
-        func step() -> Float {
-            allreducer.begin()
-            let loss = trainer.computeGradients(images: images.pointer)
-            allreducer.finish()
-            trainer.optimizer.update(parameters: net.parameters, gradients: net.gradients, learningRate: 1e-4, gradientScale: scale)
-            return loss
-        }
+        /// One training step as `train` runs it, on the same batch every time.
+        func step() -> Double { trainer.run(learningRate: 1e-4, loadBatch: { _ in }).loss }
 
         for _ in 0..<warmup { _ = step() }
         world.barrier()
@@ -91,7 +82,7 @@ struct BenchCommand: ParsableCommand {
         let imagesPerSecond = Double(batchSize * world.size) / median
         let gflops = 6 * Double(net.multiplyAccumulatesPerSample) * imagesPerSecond / 1e9
         let result: [String: Any] = [
-            "model": kind.rawValue, "batch": batchSize, "threads": threads, "steps": steps, "ranks": world.size,
+            "model": model.name, "batch": batchSize, "threads": threads, "steps": steps, "ranks": world.size,
             "median_step_s": round4(median), "img_per_s": round4(imagesPerSecond),
             "img_per_s_per_rank": round4(imagesPerSecond / Double(world.size)), "gflops": round4(gflops),
             "sgemm_peak_gflops": round4(peak), "peak_fraction": round4(gflops / (peak * Double(world.size))),

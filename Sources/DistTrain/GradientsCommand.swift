@@ -17,7 +17,7 @@ struct GradientsCommand: ParsableCommand {
             """)
 
     @Option(help: "Model.")
-    var model: ModelKind = .cnn
+    var model: ModelArchitecture = .cnn
     @Option(help: "HDF5 file with /x0, /t, /eps.")
     var input: String
     @Option(help: "HDF5 file to write.")
@@ -35,23 +35,21 @@ struct GradientsCommand: ParsableCommand {
             let shape = try file.shape(of: "x0")
             guard shape[0] % world.size == 0 else { throw RunFailure("\(input): \(shape[0]) rows do not split over \(world.size) ranks") }
             let batch = shape[0] / world.size, sampleShape = Array(shape.dropFirst())
-            let width = sampleShape.reduce(1, *), first = world.rank * batch
-            let net = model.make(sampleShape: sampleShape, batchCapacity: batch)
+            let first = world.rank * batch
+            if let problem = model.validate(sampleShape) { throw RunFailure("\(input): \(problem)") }
+            let net = model.build(sampleShape, batch)
             net.initialize(seed: seed)
             if syncBn { net.reduceStatistics = { world.allreduceSum($0, count: $1) } }
-            let trainer = DiffusionTrainer(model: net, schedule: NoiseSchedule(.linear), seed: seed, rank: world.rank, batch: batch)
-            let images = FloatBuffer(count: batch * width)
-            try file.readRows("x0", start: first, count: batch, into: images.pointer)
-            try file.readRows("eps", start: first, count: batch, into: trainer.noise.pointer)
-            try file.readRows("t", start: first, count: batch, into: trainer.timesteps)
             let allreducer = GradientAllreducer(communicator: world, table: net.parameterTable, gradients: net.gradients,
                                                 bucketBytes: 1 << 20, overlap: true)
-            net.gradientsReady = { allreducer.gradientsReady(from: $0) }
-            allreducer.begin()
-            let localLoss = trainer.forwardBackward(images: images.pointer, accumulate: false)
-            allreducer.finish()
-            let loss = world.allreduceSum(Double(localLoss)) / Double(world.size)
-            let scale = 1 / Float(world.size)
+            let trainer = TrainingStep(model: net, schedule: NoiseSchedule(.linear), seed: seed, rank: world.rank, batch: batch,
+                                       ranks: MPIRankGroup(communicator: world, allreducer: allreducer, watchdog: nil))
+            try file.readRows("x0", start: first, count: batch, into: trainer.images.pointer)
+            try file.readRows("eps", start: first, count: batch, into: trainer.loss.noise.pointer)
+            try file.readRows("t", start: first, count: batch, into: trainer.loss.conditioning.timesteps)
+            // The training step without its update: the given x0, t and ε, the gradient sum, the mean.
+            let loss = trainer.computeGradients(drawNoise: false, loadBatch: { _ in }).loss
+            let scale = trainer.gradientScale
             for i in 0..<net.gradients.count { net.gradients[i] *= scale }
             guard world.isRoot else { return }
             let output = try HDF5File.create(out)

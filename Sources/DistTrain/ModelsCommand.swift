@@ -8,13 +8,13 @@ struct ModelsCommand: ParsableCommand {
 
     func run() throws {
         print("model      class              parameters  forward MACs/sample  sample")
-        for kind in ModelKind.allCases {
+        for kind in ModelArchitecture.all {
             // Capacity 1: the activations are small next to the parameters.
-            let model = kind.make(sampleShape: kind.referenceSampleShape, batchCapacity: 1)
+            let model = kind.buildAtReferenceShape(batchCapacity: 1)
             let macs = Double(model.multiplyAccumulatesPerSample)
             let macsText = macs >= 1e7 ? String(format: "%.3f G", macs / 1e9) : String(format: "%.3f K", macs / 1e3)
             let shape = kind.referenceSampleShape.map(String.init).joined(separator: "×")
-            print(kind.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)
+            print(kind.name.padding(toLength: 11, withPad: " ", startingAt: 0)
                   + kind.className.padding(toLength: 19, withPad: " ", startingAt: 0)
                   + String(model.parameterTable.totalCount.formatted()).leftPadded(10)
                   + macsText.leftPadded(21) + "  " + shape)

@@ -39,13 +39,16 @@ struct PredictCommand: ParsableCommand {
                 throw IOError(path: input, "/t holds timestep \(bad), outside 0…\(loaded.schedule.timesteps - 1)")
             }
             var eps = [Float](repeating: 0, count: n * width)
+            let conditioning = Conditioning(capacity: model.batchCapacity)
             var done = 0
             while done < n {
                 let b = min(model.batchCapacity, n - done)
-                x.withUnsafeBufferPointer { xp in t.withUnsafeBufferPointer { tp in eps.withUnsafeMutableBufferPointer { ep in
-                    model.forward(input: xp.baseAddress! + done * width, timesteps: tp.baseAddress! + done,
+                for i in 0..<b { conditioning.timesteps[i] = t[done + i] }
+                conditioning.deriveContinuousTime(totalTimesteps: loaded.schedule.timesteps, batch: b)
+                x.withUnsafeBufferPointer { xp in eps.withUnsafeMutableBufferPointer { ep in
+                    model.forward(input: xp.baseAddress! + done * width, conditioning: conditioning,
                                   output: ep.baseAddress! + done * width, batch: b)
-                } } }
+                } }
                 done += b
             }
             let output = try HDF5File.create(out)

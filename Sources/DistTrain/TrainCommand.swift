@@ -15,8 +15,8 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "HDF5 dataset with /images [N, C, H, W] (uint8 or float32 in [−1, 1]). Default: data/fashion-mnist-32.h5, built from Debian's dataset-fashion-mnist on first use.")
     var data: String?
-    @Option(help: "Model: mlp (2-D points), cnn (CNNDenoiser) or cnn-large (CNNDenoiserLarge).")
-    var model: ModelKind = .cnnLarge
+    @Option(help: ArgumentHelp("Model: \(ModelArchitecture.listing)."))
+    var model: ModelArchitecture = .cnnLarge
     @Option(parsing: .unconditional, help: "Images per rank per step. Default: 128 split over the ranks (the reference run's global batch).")
     var batchSize: Int?
     @Option(parsing: .unconditional, help: "Optimizer steps of the run.")
@@ -109,7 +109,7 @@ struct TrainCommand: ParsableCommand {
             // its batch from the checkpoint instead (TrainingRun decides).
             let batch = batchSize ?? 0
             let configuration = TrainingConfiguration(
-                data: path, model: model.rawValue, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
+                data: path, model: model.name, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
                 warmupSteps: warmup, seed: seed, outputDirectory: outputDirectory, checkpointEvery: checkpointEvery,
                 keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler.rawValue,
                 samplerSteps: sampling.samplerSteps, eta: sampling.eta, emaRate: emaRate, gradientClip: gradClip, accumulation: accumulate,

@@ -8,19 +8,16 @@ import Tensor
 final class TrainingRun {
     let configuration: TrainingConfiguration
     let communicator: Communicator
-    let kind: ModelKind
+    let architecture: ModelArchitecture
     let model: Denoiser
-    let trainer: DiffusionTrainer
+    /// The optimizer step (noise, forward, backward, gradient sum, Adam, EMA) this run repeats.
+    let trainer: TrainingStep
+    let ranks: MPIRankGroup
     let shard: ImageShard
     let allreducer: GradientAllreducer
-    /// EMA of the parameters, and a place to park the live weights while sampling with it.
+    /// EMA of the parameters (the step's), and a place to park the live weights while sampling with it.
     let ema, parked: FloatBuffer?
     let sampler: DiffusionSampler
-    let batchImages: FloatBuffer
-    /// BatchNorm running statistics as they were before the current step (restored if it is skipped).
-    let buffersBeforeStep: FloatBuffer
-    /// The step's loss and stop flag, summed over ranks in one allreduce.
-    let stepSums = DoubleBuffer(count: 2)
     let watchdog: CollectiveWatchdog
     /// On rank 0: every rank's BatchNorm running statistics [W, n], and their average.
     let rankBuffers, averagedBuffers: FloatBuffer?
@@ -32,17 +29,10 @@ final class TrainingRun {
          requireCheckpoint: Bool = false) throws {
         self.communicator = communicator
         var c = requested
-        kind = ModelKind(rawValue: c.model)!
+        guard let architecture = ModelArchitecture.named(c.model) else { throw RunFailure("unknown model '\(c.model)'") }
+        self.architecture = architecture
         let info = try DatasetInfo.inspect(c.data)
-        if kind == .mlp {
-            guard info.sampleShape.count == 1 else { throw RunFailure("\(c.data): the mlp model trains on points [N, D]; /images is \(info.sampleShape)") }
-        } else {
-            guard info.sampleShape.count == 3 else { throw RunFailure("\(c.data): \(kind.rawValue) needs images [N, C, H, W]; /images is [N, \(info.sampleShape.map(String.init).joined(separator: ", "))]") }
-            let depth = kind == .cnn ? 2 : 3
-            guard info.sampleShape[1] % (1 << depth) == 0, info.sampleShape[2] % (1 << depth) == 0 else {
-                throw RunFailure("\(c.data): images of \(info.sampleShape[1])×\(info.sampleShape[2]) cannot pass \(depth) poolings of 2 in \(kind.rawValue): height and width must be divisible by \(1 << depth) (prepare with --pad)")
-            }
-        }
+        if let problem = architecture.validate(info.sampleShape) { throw RunFailure("\(c.data): \(problem)") }
         let perRank = info.count / communicator.size
 
         // Resume: checkpoints in --out, newest first, whose attributes say they belong to this model.
@@ -57,7 +47,7 @@ final class TrainingRun {
             if communicator.isRoot { Checkpoint.removeLeftovers(in: c.outputDirectory) }
             for path in existing {
                 do {
-                    candidates.append(try Checkpoint.validate(path, modelKind: kind.rawValue, sampleShape: info.sampleShape))
+                    candidates.append(try Checkpoint.validate(path, modelKind: architecture.name, sampleShape: info.sampleShape))
                 } catch let mismatch as Checkpoint.Mismatch {
                     // A sound checkpoint of something else: continuing or starting over would both be wrong.
                     throw RunFailure("cannot --resume: \(mismatch)")
@@ -103,10 +93,9 @@ final class TrainingRun {
         if c.steps == 0 { c.steps = max(1, perRank / (c.batchSize * c.accumulation) * epochs) }
         configuration = c
 
-        model = kind.make(sampleShape: info.sampleShape, batchCapacity: max(c.batchSize, min(c.sampleCount, 64), 1))
+        model = architecture.build(info.sampleShape, max(c.batchSize, min(c.sampleCount, 64), 1))
         model.initialize(seed: c.seed)
-        trainer = DiffusionTrainer(model: model, schedule: NoiseSchedule(NoiseSchedule.Kind(rawValue: c.schedule)!),
-                                   seed: c.seed, rank: communicator.rank, batch: c.batchSize)
+        guard let scheduleKind = NoiseSchedule.Kind(rawValue: c.schedule) else { throw RunFailure("unknown noise schedule '\(c.schedule)'") }
         // Every rank must have its shard before anything is written: agree on it in one allreduce, so a
         // failure on one rank leaves no output behind (the failing rank reports the cause).
         var loaded: ImageShard?, loadError: Error?
@@ -117,20 +106,20 @@ final class TrainingRun {
         shard = loaded
         allreducer = GradientAllreducer(communicator: communicator, table: model.parameterTable, gradients: model.gradients,
                                         bucketBytes: Int(c.bucketMegabytes * 1_048_576), overlap: c.overlap)
-        ema = c.emaRate > 0 ? FloatBuffer(count: model.parameters.count) : nil
-        parked = c.emaRate > 0 ? FloatBuffer(count: model.parameters.count) : nil
-        ema?.copy(from: model.parameters)
-        model.gradientsReady = { [unowned allreducer] in allreducer.gradientsReady(from: $0) }
-        if c.syncBatchNorm { model.reduceStatistics = { [communicator] in communicator.allreduceSum($0, count: $1) } }
-        sampler = DiffusionSampler(model: model, schedule: trainer.schedule)
-        batchImages = FloatBuffer(count: c.batchSize * model.sampleCount)
-        buffersBeforeStep = FloatBuffer(count: model.buffers.count)
-        rankBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count * communicator.size) : nil
-        averagedBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count) : nil
         watchdog = CollectiveWatchdog(timeout: c.collectiveTimeout, rank: communicator.rank) { [communicator] message in
             FileHandle.standardError.write(Data(("disttrain: " + message + "\n").utf8))
             communicator.abort(code: 1)
         }
+        ranks = MPIRankGroup(communicator: communicator, allreducer: allreducer, watchdog: watchdog)
+        trainer = TrainingStep(model: model, schedule: NoiseSchedule(scheduleKind), seed: c.seed, rank: communicator.rank,
+                               batch: c.batchSize, ranks: ranks,
+                               options: .init(accumulation: c.accumulation, gradientClip: c.gradientClip, emaRate: c.emaRate))
+        ema = trainer.ema
+        parked = c.emaRate > 0 ? FloatBuffer(count: model.parameters.count) : nil
+        if c.syncBatchNorm { model.reduceStatistics = { [communicator] in communicator.allreduceSum($0, count: $1) } }
+        sampler = DiffusionSampler(model: model, schedule: trainer.loss.schedule)
+        rankBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count * communicator.size) : nil
+        averagedBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count) : nil
         // Only now, with the data and model checked, does the run leave anything on disk.
         if communicator.isRoot { try makeDirectories(c.outputDirectory + "/samples") }
         communicator.barrier()
@@ -148,10 +137,10 @@ final class TrainingRun {
                     // draw noise past every number the old ranks used.
                     let epochs = stride(from: 0, to: state.dataPositions.count, by: 2).map { state.dataPositions[$0] }
                     let counters = stride(from: 2, to: state.rngStates.count, by: 3).map { UInt64(bitPattern: state.rngStates[$0]) }
-                    trainer.rng = Philox(seed: c.seed, stream: RandomStream.training(rank: r), counter: counters.max() ?? 0)
+                    trainer.loss.rng = Philox(seed: c.seed, stream: RandomStream.training(rank: r), counter: counters.max() ?? 0)
                     shard.seek(epoch: Int(epochs.max() ?? 0) + 1, cursor: 0)
                 } else {
-                    trainer.rng = Philox(seed: UInt64(bitPattern: state.rngStates[3 * r]), stream: UInt64(bitPattern: state.rngStates[3 * r + 1]),
+                    trainer.loss.rng = Philox(seed: UInt64(bitPattern: state.rngStates[3 * r]), stream: UInt64(bitPattern: state.rngStates[3 * r + 1]),
                                          counter: UInt64(bitPattern: state.rngStates[3 * r + 2]))
                     shard.seek(epoch: Int(state.dataPositions[2 * r]), cursor: Int(state.dataPositions[2 * r + 1]))
                 }
@@ -171,7 +160,7 @@ final class TrainingRun {
         log = communicator.isRoot ? try MetricsLog(directory: c.outputDirectory, columns: MetricsRecord.columns) : nil
         progress = ProgressReporter(totalSteps: c.steps, logEvery: c.logEvery, enabled: communicator.isRoot)
         if communicator.isRoot && step == 0 {
-            note("training \(kind.className) (\(model.parameterTable.totalCount.formatted()) parameters) on \(info.count) samples of \(info.sampleShape) from \(c.data): \(communicator.size) rank(s) × batch \(c.batchSize) × \(c.accumulation) accumulation = \(c.globalBatch) per step, \(c.steps) steps")
+            note("training \(architecture.className) (\(model.parameterTable.totalCount.formatted()) parameters) on \(info.count) samples of \(info.sampleShape) from \(c.data): \(communicator.size) rank(s) × batch \(c.batchSize) × \(c.accumulation) accumulation = \(c.globalBatch) per step, \(c.steps) steps")
         }
         if communicator.isRoot && communicator.size > 1 { note(allreducer.summary) }
     }
@@ -225,43 +214,15 @@ final class TrainingRun {
         return .finished
     }
 
-    /// Gradients of the global batch, averaged over ranks, then one Adam update. Non-finite loss or
-    /// gradients skip the update on every rank alike (the checks use values every rank shares), and the
-    /// BatchNorm running statistics of that step are rolled back, so no NaN reaches the weights, the
-    /// EMA or a checkpoint. The same allreduce carries the ranks' stop requests.
-    private func optimizerStep(learningRate: Float, poison: Bool) -> (loss: Double, gradientNorm: Double, applied: Bool, stop: Bool) {
-        let c = configuration
-        var localLoss = 0.0
-        buffersBeforeStep.copy(from: model.buffers)
-        for micro in 0..<c.accumulation {
-            shard.nextBatch(c.batchSize, into: batchImages.pointer)
-            if poison && communicator.rank == communicator.size - 1 { batchImages[0] = .nan }
-            // Only the last micro-batch's backward produces final gradients (the others accumulate).
-            if micro == c.accumulation - 1 { allreducer.begin() }
-            localLoss += Double(trainer.computeGradients(images: batchImages.pointer, accumulate: micro > 0))
-        }
-        CrashPoint.check("step", step: step + 1)
-        watchdog.guarding("the gradient allreduce", step: step + 1) { allreducer.finish() }
-        stepSums[0] = localLoss
-        stepSums[1] = StopRequest.requested ? 1 : 0
-        watchdog.guarding("the loss allreduce", step: step + 1) { communicator.allreduceSum(stepSums.pointer, count: 2) }
-        let loss = stepSums[0] / Double(c.accumulation * communicator.size), stop = stepSums[1] > 0
-        var scale = 1 / Float(c.accumulation * communicator.size)
-        let norm = Double(scale) * l2Norm(model.gradients)
-        guard loss.isFinite && norm.isFinite else {
-            model.buffers.copy(from: buffersBeforeStep)
-            return (loss, norm, false, stop)
-        }
-        if c.gradientClip > 0 && norm > c.gradientClip { scale *= Float(c.gradientClip / norm) }
-        trainer.optimizer.update(parameters: model.parameters, gradients: model.gradients,
-                                 learningRate: learningRate, gradientScale: scale)
-        if let ema { updateEMA(ema, rate: Float(c.emaRate)) }
-        return (loss, norm, true, stop)
-    }
-
-    private func updateEMA(_ ema: FloatBuffer, rate: Float) {
-        let e = ema.pointer, p = model.parameters.pointer, w = 1 - rate
-        for i in 0..<ema.count { e[i] += w * (p[i] - e[i]) }
+    /// One step of `trainer` on this rank's next micro-batches, with the test hooks (a NaN in the last
+    /// rank's batch, a crash point before the gradient sum). The ranks' stop requests ride on the step's
+    /// scalar allreduce, so every rank learns of a signal at the same step.
+    private func optimizerStep(learningRate: Float, poison: Bool) -> TrainingStep.Result {
+        ranks.step = step + 1
+        return trainer.run(learningRate: learningRate, stopRequested: StopRequest.requested, loadBatch: { _ in
+            shard.nextBatch(configuration.batchSize, into: trainer.images.pointer, labels: trainer.labels)
+            if poison && communicator.rank == communicator.size - 1 { trainer.images[0] = .nan }
+        }, beforeGradientSum: { CrashPoint.check("step", step: step + 1) })
     }
 
     /// Rank 0 writes; every rank contributes its RNG state and data position, and BatchNorm running
@@ -274,7 +235,7 @@ final class TrainingRun {
         watchdog.guarding("gathering BatchNorm statistics for the checkpoint", step: step) {
             communicator.gather(model.buffers.pointer, count: count, into: rankBuffers?.pointer)
         }
-        let rng = trainer.rng
+        let rng = trainer.loss.rng
         let states = watchdog.guarding("gathering RNG states for the checkpoint", step: step) {
             communicator.gather([Int64(bitPattern: rng.seed), Int64(bitPattern: rng.stream), Int64(bitPattern: rng.counter)])
         }
@@ -289,7 +250,7 @@ final class TrainingRun {
         }
         let path = try Checkpoint.write(
             directory: configuration.outputDirectory, model: model, averagedBuffers: averagedBuffers, rankBuffers: rankBuffers,
-            modelKind: kind.rawValue, optimizer: trainer.optimizer,
+            modelKind: architecture.name, optimizer: trainer.optimizer,
             ema: ema, contents: .init(step: step, learningRate: Double(configuration.learningRate(at: step - 1)),
                                       rngStates: states, dataPositions: positions, configuration: configuration),
             keep: configuration.keepCheckpoints)
@@ -332,20 +293,4 @@ private func makeDirectories(_ path: String) throws {
             throw RunFailure("cannot create the output directory \(path): \(prefix): \(String(cString: strerror(errno)))")
         }
     }
-}
-
-/// √(Σ g²) of a buffer, accumulated in Double.
-func l2Norm(_ buffer: FloatBuffer) -> Double {
-    let p = buffer.pointer
-    var total = 0.0
-    var i = 0
-    while i < buffer.count {
-        let end = min(buffer.count, i + 4096)
-        var acc = SIMD8<Float>()
-        while i + 8 <= end { let v = load8(p + i); acc += v * v; i += 8 }
-        var partial = Double(acc.sum())
-        while i < end { partial += Double(p[i] * p[i]); i += 1 }
-        total += partial
-    }
-    return total.squareRoot()
 }

@@ -38,6 +38,9 @@ public struct DatasetInfo: Sendable, Equatable {
         let hasLabels = file.contains("labels")
         if hasLabels {
             let labels = try file.shape(of: "labels")
+            guard labels.count == 1 || (labels.count == 2 && labels[1] == 1) else {
+                throw HDF5Error("\(path): /labels has shape \(labels); expected [\(shape[0])], one label per image")
+            }
             guard labels.first == shape[0] else {
                 throw HDF5Error("\(path): /labels has \(labels.first ?? 0) entries for \(shape[0]) images")
             }
@@ -46,14 +49,18 @@ public struct DatasetInfo: Sendable, Equatable {
     }
 }
 
-/// One rank's contiguous shard of a dataset, held in memory as floats in [−1, 1], served in a fresh
-/// order every epoch. The order of epoch e on rank r depends only on (seed, e, r), so the position
+/// One rank's contiguous shard of a dataset, held in memory as floats in [−1, 1] (with its `/labels`
+/// when the file has them), served in a fresh order every epoch. The order of epoch e on rank r depends only on (seed, e, r), so the position
 /// (epoch, cursor) is all a checkpoint needs to resume the same sequence.
 public final class ImageShard {
     public let info: DatasetInfo
     /// Global index of the shard's first sample, and how many it holds.
     public let first, count: Int
     public let samples: FloatBuffer
+    /// The shard's class labels, when the dataset has `/labels`.
+    public let labels: [Int32]?
+    /// What `nextBatch` reports for a sample of a dataset without labels.
+    public static let noLabel: Int32 = -1
     public let seed: UInt64, rank: Int
     public private(set) var epoch = 0
     /// Samples of this epoch's order already served.
@@ -87,6 +94,14 @@ public final class ImageShard {
                 throw HDF5Error("\(info.path): /images value \(samples[i]) at sample \(first + i / width) is \(info.sampleShape.count == 3 ? "outside [−1, 1]" : "not finite")")
             }
         }
+        if info.hasLabels {
+            var values = [Int32](repeating: 0, count: count)
+            let (start, rows) = (first, count)
+            try values.withUnsafeMutableBufferPointer { try file.readRows("labels", start: start, count: rows, into: $0.baseAddress!) }
+            labels = values
+        } else {
+            labels = nil
+        }
         order = Array(0..<Int32(count))
         shuffle()
     }
@@ -98,10 +113,11 @@ public final class ImageShard {
         self.cursor = min(cursor, count)
     }
 
-    /// Copies the next `batch` samples into `out` [batch, sample…], starting a new epoch (a new order)
-    /// when fewer than `batch` remain in this one. Returns true when it started a new epoch.
+    /// Copies the next `batch` samples into `out` [batch, sample…] and their labels into `labels`
+    /// (`noLabel` without /labels), starting a new epoch (a new order) when fewer than `batch` remain
+    /// in this one. Returns true when it started a new epoch.
     @discardableResult
-    public func nextBatch(_ batch: Int, into out: UnsafeMutablePointer<Float>) -> Bool {
+    public func nextBatch(_ batch: Int, into out: UnsafeMutablePointer<Float>, labels labelsOut: UnsafeMutablePointer<Int32>? = nil) -> Bool {
         precondition(batch <= count, "batch \(batch) larger than the shard's \(count) samples")
         var wrapped = false
         if cursor + batch > count {
@@ -110,6 +126,7 @@ public final class ImageShard {
         let width = info.sampleCount
         for n in 0..<batch {
             (out + n * width).update(from: samples.pointer + Int(order[cursor + n]) * width, count: width)
+            labelsOut?[n] = labels?[Int(order[cursor + n])] ?? Self.noLabel
         }
         cursor += batch
         return wrapped

@@ -1,7 +1,8 @@
 import Tensor
 
-/// A noise-prediction network ε̂(x_t, t) with explicit forward and backward passes over flat buffers.
-/// Two implementations: `UNetDenoiser` (images) and `MLPDenoiser` (2-D toy data).
+/// A noise-prediction network ε̂(x_t, conditioning) with explicit forward and backward passes over
+/// flat buffers. Implementations: `UNetDenoiser` (images) and `MLPDenoiser` (2-D toy data); the
+/// registry (`ModelArchitecture`) builds them by name.
 public protocol Denoiser: AnyObject {
     /// Trainable tensors by PyTorch state_dict name; `parameters` and `gradients` follow this table.
     var parameterTable: ParameterTable { get }
@@ -24,11 +25,11 @@ public protocol Denoiser: AnyObject {
     /// Set for SyncBatchNorm: an in-place sum over the ranks of per-channel statistics.
     var reduceStatistics: ((UnsafeMutablePointer<Double>, Int) -> Void)? { get set }
 
-    /// output[batch, sample…] = ε̂(input, timesteps); keeps what `backward` needs.
-    func forward(input: UnsafePointer<Float>, timesteps: UnsafePointer<Int32>, output: UnsafeMutablePointer<Float>, batch: Int)
-    /// Gradients of Σ output·outputGrad for the last `forward`, written to `gradients` (added to them
-    /// when `accumulate`).
-    func backward(outputGrad: UnsafePointer<Float>, accumulate: Bool)
+    /// output[batch, sample…] = ε̂(input, conditioning); keeps what `backward` needs.
+    func forward(input: UnsafePointer<Float>, conditioning: Conditioning, output: UnsafeMutablePointer<Float>, batch: Int)
+    /// Adds the gradients of Σ output·outputGrad for the last `forward` into `gradients` (the gradient
+    /// rule, Layer.swift: the caller zeroes `gradients` once per optimizer step).
+    func backward(outputGrad: UnsafePointer<Float>)
 }
 
 extension Denoiser {
@@ -40,6 +41,9 @@ extension Denoiser {
         parameterTable.initialize(parameters.pointer, rng: &rng)
         bufferTable.initialize(buffers.pointer, rng: &rng)
     }
+
+    /// Zeroes the parameter gradients (once per optimizer step).
+    public func zeroGradients() { gradients.zero() }
 
     var pointers: ModelPointers {
         ModelPointers(parameters: parameters.pointer, gradients: gradients.pointer, buffers: buffers.pointer,

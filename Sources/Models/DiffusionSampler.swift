@@ -16,18 +16,17 @@ public final class DiffusionSampler {
     public let model: Denoiser
     public let schedule: NoiseSchedule
     private let prediction, noise: FloatBuffer
-    private let timesteps: UnsafeMutablePointer<Int32>
+    /// The timestep of every reverse step, and the class labels to sample (`Conditioning.noLabel`, the
+    /// default, for unconditional samples): set `conditioning.labels` before `sample`.
+    public let conditioning: Conditioning
 
     public init(model: Denoiser, schedule: NoiseSchedule) {
         self.model = model
         self.schedule = schedule
         prediction = FloatBuffer(count: model.batchCapacity * model.sampleCount)
         noise = FloatBuffer(count: model.batchCapacity * model.sampleCount)
-        timesteps = .allocate(capacity: model.batchCapacity)
-        timesteps.initialize(repeating: 0, count: model.batchCapacity)
+        conditioning = Conditioning(capacity: model.batchCapacity)
     }
-
-    deinit { timesteps.deallocate() }
 
     /// The timesteps DDIM visits, from high to low: S values evenly spaced over 0..<T.
     public static func ddimTimesteps(steps: Int, total: Int) -> [Int] {
@@ -75,7 +74,7 @@ public final class DiffusionSampler {
     }
 
     private func predictNoise(_ x: UnsafePointer<Float>, t: Int, batch: Int) {
-        for n in 0..<batch { timesteps[n] = Int32(t) }
-        model.forward(input: x, timesteps: timesteps, output: prediction.pointer, batch: batch)
+        conditioning.setTimestep(t, totalTimesteps: schedule.timesteps, batch: batch)
+        model.forward(input: x, conditioning: conditioning, output: prediction.pointer, batch: batch)
     }
 }

@@ -2,8 +2,9 @@ import Foundation
 
 // BatchNorm2d on CNHW activations: channel c is the contiguous run x[c, 0..<M], M = N·H·W.
 // Train mode normalises with the batch statistics and updates the running ones (momentum, unbiased
-// variance, as PyTorch); eval mode uses the running statistics. `relu` fuses the ReLU that follows
-// every BatchNorm in the U-Net, so the normalised values never make a trip through memory of their own.
+// variance, as PyTorch); eval mode uses the running statistics. `activation` fuses the nonlinearity
+// that follows (the U-Net's ReLU), so the normalised values never make a trip through memory of their
+// own; `.identity` is a plain BatchNorm. `weight` and `bias` are nil for BatchNorm2d(affine=False).
 
 public struct BatchNormShape: Sendable, Equatable {
     public let channels: Int
@@ -17,13 +18,13 @@ public struct BatchNormShape: Sendable, Equatable {
     }
 }
 
-/// Train mode: y = γ·(x − mean)/√(var + ε) + β with the batch's mean and biased variance, then ReLU if
-/// `relu`. Saves mean and 1/√(var + ε) per channel for the backward pass and updates the running statistics.
+/// Train mode: y = act(γ·(x − mean)/√(var + ε) + β) with the batch's mean and biased variance.
+/// Saves mean and 1/√(var + ε) per channel for the backward pass and updates the running statistics.
 public func batchNormTrainForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                                  weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                  weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                   runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
                                   savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
-                                  shape s: BatchNormShape, relu: Bool) {
+                                  shape s: BatchNormShape, activation: Activation) {
     let m = s.valuesPerChannel
     parallelFor(s.channels) { c in
         let x = input + c * m, y = output + c * m
@@ -45,53 +46,60 @@ public func batchNormTrainForward(output: UnsafeMutablePointer<Float>, input: Un
         let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
         runningMean[c] = (1 - s.momentum) * runningMean[c] + s.momentum * meanF
         runningVar[c] = (1 - s.momentum) * runningVar[c] + s.momentum * Float(unbiased)
-        applyAffine(y, x, scale: weight[c] * invStd, shift: bias[c] - meanF * weight[c] * invStd, count: m, relu: relu)
+        let gamma = weight?[c] ?? 1, beta = bias?[c] ?? 0
+        applyAffine(y, x, scale: gamma * invStd, shift: beta - meanF * gamma * invStd, count: m, activation: activation)
     }
 }
 
-/// Eval mode: y = γ·(x − running_mean)/√(running_var + ε) + β, then ReLU if `relu`.
+/// Eval mode: y = act(γ·(x − running_mean)/√(running_var + ε) + β).
 public func batchNormEvalForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                 weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                  runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
-                                 shape s: BatchNormShape, relu: Bool) {
+                                 shape s: BatchNormShape, activation: Activation) {
     let m = s.valuesPerChannel
     parallelFor(s.channels) { c in
         let invStd = 1 / (runningVar[c] + s.epsilon).squareRoot()
-        applyAffine(output + c * m, input + c * m, scale: weight[c] * invStd,
-                    shift: bias[c] - runningMean[c] * weight[c] * invStd, count: m, relu: relu)
+        let gamma = weight?[c] ?? 1, beta = bias?[c] ?? 0
+        applyAffine(output + c * m, input + c * m, scale: gamma * invStd,
+                    shift: beta - runningMean[c] * gamma * invStd, count: m, activation: activation)
     }
 }
 
 @inline(__always)
-private func applyAffine(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, scale: Float, shift: Float,
-                         count: Int, relu: Bool) {
-    if relu {
-        for i in 0..<count { y[i] = max(x[i] * scale + shift, 0) }
-    } else {
-        for i in 0..<count { y[i] = x[i] * scale + shift }
+func applyAffine(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, scale: Float, shift: Float,
+                 count: Int, activation: Activation) {
+    switch activation {
+    case .relu: for i in 0..<count { y[i] = max(x[i] * scale + shift, 0) }
+    case .identity: for i in 0..<count { y[i] = x[i] * scale + shift }
+    default: for i in 0..<count { y[i] = activation.apply(x[i] * scale + shift) }
     }
 }
 
-/// Gradients of `batchNormTrainForward` (with its ReLU when `relu`), from the pre-normalisation input
-/// and the saved statistics. `outputGrad` is the gradient at the (ReLU) output. `inputGrad` is
-/// overwritten and may alias `outputGrad`; `weightGrad`, `biasGrad` are overwritten or added to.
-public func batchNormTrainBackward(inputGrad: UnsafeMutablePointer<Float>, weightGrad: UnsafeMutablePointer<Float>,
-                                   biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
-                                   input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+/// Gradients of `batchNormTrainForward` (with its activation), from the pre-normalisation input and the
+/// saved statistics. `outputGrad` is the gradient at the (activated) output. Adds into `inputGrad` and,
+/// when affine, `weightGrad` and `biasGrad`.
+public func batchNormTrainBackward(inputGrad: UnsafeMutablePointer<Float>, weightGrad: UnsafeMutablePointer<Float>?,
+                                   biasGrad: UnsafeMutablePointer<Float>?, outputGrad: UnsafePointer<Float>,
+                                   input: UnsafePointer<Float>, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                    savedMean: UnsafePointer<Float>, savedInvStd: UnsafePointer<Float>,
-                                   shape s: BatchNormShape, relu: Bool, accumulate: Bool = false) {
+                                   shape s: BatchNormShape, activation: Activation) {
     let m = s.valuesPerChannel
+    let vectorised = activation == .relu || activation == .identity, relu = activation == .relu
     parallelFor(s.channels) { c in
         let x = input + c * m, dy = outputGrad + c * m, dx = inputGrad + c * m
-        let mean = savedMean[c], invStd = savedInvStd[c], gamma = weight[c], beta = bias[c]
-        // Pass 1: Σ g and Σ g·x̂, where g is the gradient at the BatchNorm output (ReLU mask applied).
-        // Float vector partial sums over short chunks, gathered in Double: fast, and accurate for any M.
+        let mean = savedMean[c], invStd = savedInvStd[c], gamma = weight?[c] ?? 1, beta = bias?[c] ?? 0
+        /// The gradient at the BatchNorm output (before the activation) of value i.
+        @inline(__always) func g(_ i: Int, _ xhat: Float) -> Float {
+            vectorised ? ((relu && xhat * gamma + beta <= 0) ? 0 : dy[i]) : dy[i] * activation.derivative(xhat * gamma + beta)
+        }
+        // Pass 1: Σ g and Σ g·x̂. Float vector partial sums over short chunks, gathered in Double: fast,
+        // and accurate for any M.
         var sumG = 0.0, sumGXhat = 0.0
         var i = 0
         while i < m {
             let end = min(m, i + 1024)
             var accG = SIMD8<Float>(), accGX = SIMD8<Float>()
-            while i + 8 <= end {
+            while vectorised && i + 8 <= end {
                 let xhat = (load8(x + i) - mean) * invStd
                 var g = load8(dy + i)
                 if relu { g.replace(with: 0, where: xhat * gamma + beta .<= 0) }
@@ -100,49 +108,52 @@ public func batchNormTrainBackward(inputGrad: UnsafeMutablePointer<Float>, weigh
             }
             while i < end {
                 let xhat = (x[i] - mean) * invStd
-                let g = (relu && xhat * gamma + beta <= 0) ? 0 : dy[i]
-                sumG += Double(g); sumGXhat += Double(g * xhat)
+                let gi = g(i, xhat)
+                sumG += Double(gi); sumGXhat += Double(gi * xhat)
                 i += 1
             }
             sumG += Double(accG.sum()); sumGXhat += Double(accGX.sum())
         }
-        weightGrad[c] = accumulate ? weightGrad[c] + Float(sumGXhat) : Float(sumGXhat)
-        biasGrad[c] = accumulate ? biasGrad[c] + Float(sumG) : Float(sumG)
+        if let weightGrad { weightGrad[c] += Float(sumGXhat) }
+        if let biasGrad { biasGrad[c] += Float(sumG) }
         // Pass 2: dx = γ·invStd·(g − mean(g) − x̂·mean(g·x̂)).
         let meanG = Float(sumG / Double(m)), meanGX = Float(sumGXhat / Double(m))
         let k = gamma * invStd
         i = 0
-        while i + 8 <= m {
+        while vectorised && i + 8 <= m {
             let xhat = (load8(x + i) - mean) * invStd
             var g = load8(dy + i)
             if relu { g.replace(with: 0, where: xhat * gamma + beta .<= 0) }
-            store8(k * (g - meanG - xhat * meanGX), dx + i)
+            store8(load8(dx + i) + k * (g - meanG - xhat * meanGX), dx + i)
             i += 8
         }
         while i < m {
             let xhat = (x[i] - mean) * invStd
-            let g = (relu && xhat * gamma + beta <= 0) ? 0 : dy[i]
-            dx[i] = k * (g - meanG - xhat * meanGX)
+            dx[i] += k * (g(i, xhat) - meanG - xhat * meanGX)
             i += 1
         }
     }
 }
 
-/// Gradients of `batchNormEvalForward` (no ReLU): the statistics are constants here.
-public func batchNormEvalBackward(inputGrad: UnsafeMutablePointer<Float>, weightGrad: UnsafeMutablePointer<Float>,
-                                  biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
-                                  input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+/// Gradients of `batchNormEvalForward`: the statistics are constants here. Adds into the gradients.
+public func batchNormEvalBackward(inputGrad: UnsafeMutablePointer<Float>, weightGrad: UnsafeMutablePointer<Float>?,
+                                  biasGrad: UnsafeMutablePointer<Float>?, outputGrad: UnsafePointer<Float>,
+                                  input: UnsafePointer<Float>, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                   runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
-                                  shape s: BatchNormShape) {
+                                  shape s: BatchNormShape, activation: Activation) {
     let m = s.valuesPerChannel
     for c in 0..<s.channels {
         let x = input + c * m, dy = outputGrad + c * m, dx = inputGrad + c * m
         let invStd = 1 / (runningVar[c] + s.epsilon).squareRoot(), mean = runningMean[c]
+        let gamma = weight?[c] ?? 1, beta = bias?[c] ?? 0
         var sumG = 0.0, sumGXhat = 0.0
         for i in 0..<m {
-            sumG += Double(dy[i]); sumGXhat += Double(dy[i] * (x[i] - mean) * invStd)
-            dx[i] = dy[i] * weight[c] * invStd
+            let xhat = (x[i] - mean) * invStd
+            let g = dy[i] * activation.derivative(xhat * gamma + beta)
+            sumG += Double(g); sumGXhat += Double(g * xhat)
+            dx[i] += g * gamma * invStd
         }
-        weightGrad[c] = Float(sumGXhat); biasGrad[c] = Float(sumG)
+        if let weightGrad { weightGrad[c] += Float(sumGXhat) }
+        if let biasGrad { biasGrad[c] += Float(sumG) }
     }
 }

@@ -62,3 +62,18 @@ public func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load8(Unsa
 public func store8(_ value: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD8<Float>.self)
 }
+
+/// √(Σ x²) over `count` floats, in Float vector partial sums over 4,096-value runs gathered in Double.
+public func l2Norm(_ x: UnsafePointer<Float>, count: Int) -> Double {
+    var total = 0.0
+    var i = 0
+    while i < count {
+        let end = min(count, i + 4096)
+        var acc = SIMD8<Float>()
+        while i + 8 <= end { let v = load8(x + i); acc += v * v; i += 8 }
+        var partial = Double(acc.sum())
+        while i < end { partial += Double(x[i] * x[i]); i += 1 }
+        total += partial
+    }
+    return total.squareRoot()
+}

@@ -7,21 +7,20 @@ public func linearForward(output: UnsafeMutablePointer<Float>, input: UnsafePoin
               b: weight, ldb: inFeatures, beta: 1, c: output, ldc: outFeatures)
 }
 
-/// weightGrad = dyᵀ·x, biasGrad = Σ_n dy (overwritten, or added to when `accumulate`);
-/// inputGrad = dy·weight (overwritten; nil when not needed).
+/// Adds weightGrad += dyᵀ·x, biasGrad += Σ_n dy and inputGrad += dy·weight (nil when not needed).
 public func linearBackward(inputGrad: UnsafeMutablePointer<Float>?, weightGrad: UnsafeMutablePointer<Float>,
                            biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                            input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                           batch: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false) {
+                           batch: Int, inFeatures: Int, outFeatures: Int) {
     BLAS.gemm(transposeA: true, m: outFeatures, n: inFeatures, k: batch, a: outputGrad, lda: outFeatures,
-              b: input, ldb: inFeatures, beta: accumulate ? 1 : 0, c: weightGrad, ldc: inFeatures)
+              b: input, ldb: inFeatures, beta: 1, c: weightGrad, ldc: inFeatures)
     for o in 0..<outFeatures {
         var sum: Float = 0
         for n in 0..<batch { sum += outputGrad[n * outFeatures + o] }
-        biasGrad[o] = accumulate ? biasGrad[o] + sum : sum
+        biasGrad[o] += sum
     }
     if let inputGrad {
         BLAS.gemm(m: batch, n: inFeatures, k: outFeatures, a: outputGrad, lda: outFeatures,
-                  b: weight, ldb: inFeatures, beta: 0, c: inputGrad, ldc: inFeatures)
+                  b: weight, ldb: inFeatures, beta: 1, c: inputGrad, ldc: inFeatures)
     }
 }

@@ -20,8 +20,7 @@ public func maxPool2x2Forward(output: UnsafeMutablePointer<Float>, argmax: Unsaf
     }
 }
 
-/// Routes each output gradient to its window's recorded maximum. ADDS into `inputGrad` (the U-Net's
-/// skip tensors also receive gradient from the decoder), so the caller zeroes it when that is wanted.
+/// Routes each output gradient to its window's recorded maximum, adding into `inputGrad`.
 public func maxPool2x2Backward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                                argmax: UnsafePointer<UInt8>, planes: Int, height: Int, width: Int) {
     let oh = height / 2, ow = width / 2

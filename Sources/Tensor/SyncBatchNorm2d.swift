@@ -6,10 +6,10 @@
 
 /// `scratch` holds at least 2·channels + 1 Doubles.
 public func batchNormSyncTrainForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                                      weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                      weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                       runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
                                       savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
-                                      shape s: BatchNormShape, relu: Bool, scratch: UnsafeMutablePointer<Double>,
+                                      shape s: BatchNormShape, activation: Activation, scratch: UnsafeMutablePointer<Double>,
                                       reduce: (UnsafeMutablePointer<Double>, Int) -> Void) {
     let m = s.valuesPerChannel, channels = s.channels
     for c in 0..<channels { scratch[c] = Double(sumOf(input + c * m, count: m)) }
@@ -32,41 +32,43 @@ public func batchNormSyncTrainForward(output: UnsafeMutablePointer<Float>, input
         let unbiased = total > 1 ? variance * total / (total - 1) : variance
         runningMean[c] = (1 - s.momentum) * runningMean[c] + s.momentum * mean
         runningVar[c] = (1 - s.momentum) * runningVar[c] + s.momentum * Float(unbiased)
-        let scale = weight[c] * invStd, shift = bias[c] - mean * weight[c] * invStd
-        let x = input + c * m, y = output + c * m
-        if relu { for i in 0..<m { y[i] = max(x[i] * scale + shift, 0) } } else { for i in 0..<m { y[i] = x[i] * scale + shift } }
+        let gamma = weight?[c] ?? 1, beta = bias?[c] ?? 0
+        applyAffine(output + c * m, input + c * m, scale: gamma * invStd, shift: beta - mean * gamma * invStd,
+                    count: m, activation: activation)
     }
 }
 
-/// Gradients of `batchNormSyncTrainForward`; `scratch` holds at least 2·channels + 1 Doubles.
-public func batchNormSyncTrainBackward(inputGrad: UnsafeMutablePointer<Float>, weightGrad: UnsafeMutablePointer<Float>,
-                                       biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
-                                       input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+/// Gradients of `batchNormSyncTrainForward`, added into the gradients; `scratch` holds at least
+/// 2·channels + 1 Doubles.
+public func batchNormSyncTrainBackward(inputGrad: UnsafeMutablePointer<Float>, weightGrad: UnsafeMutablePointer<Float>?,
+                                       biasGrad: UnsafeMutablePointer<Float>?, outputGrad: UnsafePointer<Float>,
+                                       input: UnsafePointer<Float>, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                        savedMean: UnsafePointer<Float>, savedInvStd: UnsafePointer<Float>,
-                                       shape s: BatchNormShape, relu: Bool, accumulate: Bool,
+                                       shape s: BatchNormShape, activation: Activation,
                                        scratch: UnsafeMutablePointer<Double>, reduce: (UnsafeMutablePointer<Double>, Int) -> Void) {
     let m = s.valuesPerChannel, channels = s.channels
     @inline(__always) func gradient(_ c: Int, _ i: Int) -> (g: Float, xhat: Float) {
         let xhat = (input[c * m + i] - savedMean[c]) * savedInvStd[c]
-        let g = (relu && xhat * weight[c] + bias[c] <= 0) ? 0 : outputGrad[c * m + i]
+        let pre = xhat * (weight?[c] ?? 1) + (bias?[c] ?? 0), dy = outputGrad[c * m + i]
+        let g = activation == .relu ? (pre <= 0 ? 0 : dy) : dy * activation.derivative(pre)
         return (g, xhat)
     }
     for c in 0..<channels {
         var sumG = 0.0, sumGX = 0.0
         for i in 0..<m { let (g, xhat) = gradient(c, i); sumG += Double(g); sumGX += Double(g * xhat) }
         scratch[2 * c] = sumG; scratch[2 * c + 1] = sumGX
-        weightGrad[c] = accumulate ? weightGrad[c] + Float(sumGX) : Float(sumGX)
-        biasGrad[c] = accumulate ? biasGrad[c] + Float(sumG) : Float(sumG)
+        if let weightGrad { weightGrad[c] += Float(sumGX) }
+        if let biasGrad { biasGrad[c] += Float(sumG) }
     }
     scratch[2 * channels] = Double(m)
     reduce(scratch, 2 * channels + 1)
     let total = scratch[2 * channels]
     for c in 0..<channels {
         let meanG = Float(scratch[2 * c] / total), meanGX = Float(scratch[2 * c + 1] / total)
-        let k = weight[c] * savedInvStd[c]
+        let k = (weight?[c] ?? 1) * savedInvStd[c]
         for i in 0..<m {
             let (g, xhat) = gradient(c, i)
-            inputGrad[c * m + i] = k * (g - meanG - xhat * meanGX)
+            inputGrad[c * m + i] += k * (g - meanG - xhat * meanGX)
         }
     }
 }

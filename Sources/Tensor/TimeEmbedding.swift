@@ -33,10 +33,10 @@ public func addPerChannel(_ x: UnsafeMutablePointer<Float>, _ add: UnsafePointer
     }
 }
 
-/// addGrad[n, c] = Σ over the plane of xGrad[c, n, :], the adjoint of `addPerChannel`.
+/// addGrad[n, c] += Σ over the plane of xGrad[c, n, :], the adjoint of `addPerChannel`.
 public func addPerChannelBackward(addGrad: UnsafeMutablePointer<Float>, xGrad: UnsafePointer<Float>,
                                   channels: Int, batch: Int, plane: Int) {
     for c in 0..<channels {
-        for n in 0..<batch { addGrad[n * channels + c] = sumOf(xGrad + (c * batch + n) * plane, count: plane) }
+        for n in 0..<batch { addGrad[n * channels + c] += sumOf(xGrad + (c * batch + n) * plane, count: plane) }
     }
 }

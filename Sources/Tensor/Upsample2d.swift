@@ -34,14 +34,13 @@ public func upsampleBilinear2xForward(output: UnsafeMutablePointer<Float>, input
     }
 }
 
-/// Adjoint of the forward pass; overwrites `inputGrad`.
+/// Adds the adjoint of the forward pass into `inputGrad`.
 public func upsampleBilinear2xBackward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                                        planes: Int, height: Int, width: Int) {
     let oh = 2 * height, ow = 2 * width
     let sy = alignCornersScale(height), sx = alignCornersScale(width)
     parallelFor(planes) { p in
         let dx = inputGrad + p * height * width, dy = outputGrad + p * oh * ow
-        dx.update(repeating: 0, count: height * width)
         for oy in 0..<oh {
             let (y0, y1, wy0, wy1) = sourceIndex(oy, inputSize: height, scale: sy)
             for ox in 0..<ow {

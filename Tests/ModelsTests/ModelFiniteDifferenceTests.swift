@@ -37,7 +37,7 @@ import Tensor
         model.forward(input: x, timesteps: timesteps, output: &out, batch: batch)
         _ = mseLoss(predictionGrad: &grad, prediction: out, target: target, count: n)
         model.gradients.buffer.update(repeating: .nan)
-        model.backward(outputGrad: grad, accumulate: false)
+        model.freshBackward(outputGrad: grad)
         return Setup(model: model, x: x, target: target, t: timesteps, batch: batch, output: out, gradient: model.gradients.toArray())
     }
 

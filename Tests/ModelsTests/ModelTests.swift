@@ -117,12 +117,14 @@ import Tensor
     }
 
     @Test func identicalTrainingRunsAreBitIdentical() {
-        func run() -> (losses: [Float], model: UNetDenoiser, trainer: DiffusionTrainer) {
+        func run() -> (losses: [Double], model: UNetDenoiser, trainer: TrainingStep) {
             let model = Self.tinyUNet(batchCapacity: 2)
             model.initialize(seed: 11)
-            let trainer = DiffusionTrainer(model: model, schedule: NoiseSchedule(.linear), seed: 42, batch: 2)
+            let trainer = TrainingStep(model: model, schedule: NoiseSchedule(.linear), seed: 42, rank: 0, batch: 2, ranks: SingleRank())
             let images = normals(2 * 256, seed: 5)
-            let losses = (0..<3).map { _ in trainer.step(images: images, learningRate: 1e-3) }
+            let losses = (0..<3).map { _ in
+                trainer.run(learningRate: 1e-3, loadBatch: { _ in trainer.images.buffer.update(fromContentsOf: images) }).loss
+            }
             return (losses, model, trainer)
         }
         let a = run(), b = run()
@@ -131,7 +133,7 @@ import Tensor
         #expect(bitwiseEqual(UnsafeBufferPointer(a.model.parameters.buffer), UnsafeBufferPointer(b.model.parameters.buffer)))
         #expect(bitwiseEqual(UnsafeBufferPointer(a.model.buffers.buffer), UnsafeBufferPointer(b.model.buffers.buffer)))
         #expect(bitwiseEqual(UnsafeBufferPointer(a.trainer.optimizer.secondMoment.buffer), UnsafeBufferPointer(b.trainer.optimizer.secondMoment.buffer)))
-        #expect(a.trainer.rng == b.trainer.rng)
+        #expect(a.trainer.loss.rng == b.trainer.loss.rng)
         // …and the steps did something: parameters moved away from the initialisation.
         let fresh = Self.tinyUNet()
         fresh.initialize(seed: 11)
@@ -139,23 +141,25 @@ import Tensor
         #expect(a.trainer.optimizer.step == 3)
     }
 
-    @Test func backwardWithAccumulateAddsToTheGradients() {
+    /// The gradient rule (Models/Layer.swift): backward adds into the parameter gradients.
+    @Test func backwardAddsIntoTheGradients() {
         let model = Self.tinyUNet(inChannels: 3)
         model.initialize(seed: 4)
         let x = normals(2 * 3 * 256, seed: 6), target = normals(2 * 3 * 256, seed: 7)
         var out = [Float](repeating: 0, count: x.count), g = out
         model.forward(input: x, timesteps: [10, 900], output: &out, batch: 2)
         _ = mseLoss(predictionGrad: &g, prediction: out, target: target, count: out.count)
-        model.backward(outputGrad: g, accumulate: false)
+        model.freshBackward(outputGrad: g)
         let once = model.gradients.toArray()
-        model.backward(outputGrad: g, accumulate: true)
+        model.backward(outputGrad: g)
         let twice = model.gradients.toArray()
         var worst: Float = 0
         for i in once.indices { worst = max(worst, abs(twice[i] - 2 * once[i]) / (2 * abs(once[i]) + 1e-6)) }
         #expect(worst < 1e-5, "accumulated gradient differs from twice the gradient by \(worst)")
-        model.backward(outputGrad: g, accumulate: false)
+        // Activation gradients are zeroed by each backward, so a fresh pass repeats the first exactly.
+        model.freshBackward(outputGrad: g)
         once.withUnsafeBufferPointer { once in
-            #expect(bitwiseEqual(UnsafeBufferPointer(model.gradients.buffer), once), "without accumulate the gradient is overwritten")
+            #expect(bitwiseEqual(UnsafeBufferPointer(model.gradients.buffer), once), "zeroed, then backward: the same gradient")
         }
     }
 

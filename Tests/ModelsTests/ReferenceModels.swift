@@ -178,7 +178,7 @@ struct ReferenceMLP {
         var f: [Double] = []
         for n in 0..<batch {
             f += input[n * model.dimension..<(n + 1) * model.dimension].map(Double.init)
-            f.append(Double(Float(timesteps[n]) / Float(model.timesteps)))   // the feature is formed in Float
+            f.append(Double(Float(timesteps[n]) / Float(1000)))   // the feature is formed in Float
         }
         features = f
     }

@@ -32,7 +32,7 @@ import Tensor
         model.training = true
         model.forward(input: xt, timesteps: t, output: &out, batch: 3)
         let loss = mseLoss(predictionGrad: &grad, prediction: out, target: eps, count: out.count)
-        model.backward(outputGrad: grad, accumulate: false)
+        model.freshBackward(outputGrad: grad)
         return loss
     }
 

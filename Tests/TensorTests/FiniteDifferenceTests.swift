@@ -37,8 +37,8 @@ import Tensor
             conv2dForward(output: &y, input: x, weight: weight, bias: bias, columns: &columns, shape: s)
             return y
         }
-        var gx = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: .nan, count: weight.count)
-        var gb = [Float](repeating: .nan, count: cout), columns = [Float](repeating: .nan, count: max(1, s.columnsCount))
+        var gx = [Float](repeating: 0, count: x.count), gw = [Float](repeating: 0, count: weight.count)
+        var gb = [Float](repeating: 0, count: cout), columns = [Float](repeating: .nan, count: max(1, s.columnsCount))
         conv2dBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: r, input: x, weight: weight,
                        columns: &columns, shape: s)
         let name = "conv\(kernel)x\(kernel)"
@@ -66,8 +66,8 @@ import Tensor
             linearForward(output: &y, input: x, weight: weight, bias: bias, batch: n, inFeatures: inF, outFeatures: outF)
             return y
         }
-        var gx = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: .nan, count: weight.count)
-        var gb = [Float](repeating: .nan, count: outF)
+        var gx = [Float](repeating: 0, count: x.count), gw = [Float](repeating: 0, count: weight.count)
+        var gb = [Float](repeating: 0, count: outF)
         linearBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: r, input: x, weight: weight,
                        batch: n, inFeatures: inF, outFeatures: outF)
         expectGradient("linear input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0, weight, bias), r) })
@@ -77,18 +77,24 @@ import Tensor
 
     // MARK: batch norm
 
-    /// Train-mode BatchNorm over CNHW [3, 2, 2, 3] (12 values per channel), optionally with the fused ReLU.
-    func checkBatchNormTrain(relu: Bool) {
+    /// Train-mode BatchNorm over CNHW [3, 2, 2, 3] (12 values per channel) with a fused activation,
+    /// affine or not (BatchNorm2d(affine=False): γ = 1, β = 0 and no parameters).
+    func checkBatchNormTrain(activation: Activation, affine: Bool = true) {
         let (c, m, h) = (3, 2 * 2 * 3, Float(0.03))
         let s = BatchNormShape(channels: c, valuesPerChannel: m)
-        let weight: [Float] = [1.2, -0.7, 0.9], bias: [Float] = [0.1, -0.2, 0.3]
-        func forward(_ x: [Float], _ weight: [Float], _ bias: [Float], relu: Bool,
+        let weight: [Float] = affine ? [1.2, -0.7, 0.9] : [1, 1, 1], bias: [Float] = affine ? [0.1, -0.2, 0.3] : [0, 0, 0]
+        func forward(_ x: [Float], _ weight: [Float], _ bias: [Float], activation: Activation,
                      saved: UnsafeMutablePointer<Float>? = nil) -> [Float] {
             var y = [Float](repeating: .nan, count: x.count)
             var rm = [Float](repeating: 0, count: c), rv = [Float](repeating: 1, count: c)
             var sm = [Float](repeating: .nan, count: c), si = [Float](repeating: .nan, count: c)
-            batchNormTrainForward(output: &y, input: x, weight: weight, bias: bias, runningMean: &rm, runningVar: &rv,
-                                  savedMean: &sm, savedInvStd: &si, shape: s, relu: relu)
+            if affine {
+                batchNormTrainForward(output: &y, input: x, weight: weight, bias: bias, runningMean: &rm, runningVar: &rv,
+                                      savedMean: &sm, savedInvStd: &si, shape: s, activation: activation)
+            } else {
+                batchNormTrainForward(output: &y, input: x, weight: nil, bias: nil, runningMean: &rm, runningVar: &rv,
+                                      savedMean: &sm, savedInvStd: &si, shape: s, activation: activation)
+            }
             if let saved { for i in 0..<c { saved[i] = sm[i]; saved[c + i] = si[i] } }
             return y
         }
@@ -98,24 +104,37 @@ import Tensor
         repeat {
             x = normals(c * m, seed: seed, scale: 1.5, shift: 0.3)
             seed += 1
-        } while relu && forward(x, weight, bias, relu: false).contains { abs($0) < 0.1 }
+        } while activation == .relu && forward(x, weight, bias, activation: .identity).contains { abs($0) < 0.1 }
         let r = normals(c * m, seed: 7)
         var saved = [Float](repeating: .nan, count: 2 * c)
-        let y = forward(x, weight, bias, relu: relu, saved: &saved)
-        if relu { #expect(y.contains(0) && y.contains { $0 > 0 }, "the ReLU must clamp some values and pass others") }
-        var gx = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: .nan, count: c), gb = [Float](repeating: .nan, count: c)
-        batchNormTrainBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: r, input: x, weight: weight, bias: bias,
-                               savedMean: Array(saved[0..<c]), savedInvStd: Array(saved[c...]), shape: s, relu: relu)
-        let name = relu ? "batchnorm train+relu" : "batchnorm train"
+        let y = forward(x, weight, bias, activation: activation, saved: &saved)
+        if activation == .relu { #expect(y.contains(0) && y.contains { $0 > 0 }, "the ReLU must clamp some values and pass others") }
+        var gx = [Float](repeating: 0, count: x.count), gw = [Float](repeating: 0, count: c), gb = [Float](repeating: 0, count: c)
+        if affine {
+            batchNormTrainBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: r, input: x, weight: weight, bias: bias,
+                                   savedMean: Array(saved[0..<c]), savedInvStd: Array(saved[c...]), shape: s, activation: activation)
+        } else {
+            batchNormTrainBackward(inputGrad: &gx, weightGrad: nil, biasGrad: nil, outputGrad: r, input: x, weight: nil, bias: nil,
+                                   savedMean: Array(saved[0..<c]), savedInvStd: Array(saved[c...]), shape: s, activation: activation)
+        }
+        let name = "batchnorm train+\(activation)\(affine ? "" : " (no affine)")"
         let tol = Self.nonlinearTolerance
-        expectGradient("\(name) input", finiteDifferenceCheck(point: x, analytic: gx, h: h) { dot(forward($0, weight, bias, relu: relu), r) }, tolerance: tol)
-        expectGradient("\(name) weight", finiteDifferenceCheck(point: weight, analytic: gw, h: h) { dot(forward(x, $0, bias, relu: relu), r) }, tolerance: tol)
-        expectGradient("\(name) bias", finiteDifferenceCheck(point: bias, analytic: gb, h: h) { dot(forward(x, weight, $0, relu: relu), r) }, tolerance: tol)
+        expectGradient("\(name) input", finiteDifferenceCheck(point: x, analytic: gx, h: h) { dot(forward($0, weight, bias, activation: activation), r) }, tolerance: tol)
+        guard affine else { return }
+        expectGradient("\(name) weight", finiteDifferenceCheck(point: weight, analytic: gw, h: h) { dot(forward(x, $0, bias, activation: activation), r) }, tolerance: tol)
+        expectGradient("\(name) bias", finiteDifferenceCheck(point: bias, analytic: gb, h: h) { dot(forward(x, weight, $0, activation: activation), r) }, tolerance: tol)
     }
 
-    @Test func batchNormTrainGradientsMatchFiniteDifferences() { checkBatchNormTrain(relu: false) }
+    @Test func batchNormTrainGradientsMatchFiniteDifferences() { checkBatchNormTrain(activation: .identity) }
 
-    @Test func batchNormTrainWithFusedReluGradientsMatchFiniteDifferences() { checkBatchNormTrain(relu: true) }
+    @Test func batchNormTrainWithFusedReluGradientsMatchFiniteDifferences() { checkBatchNormTrain(activation: .relu) }
+
+    @Test(arguments: [Activation.gelu, .silu])
+    func batchNormTrainWithFusedSmoothActivationGradientsMatchFiniteDifferences(_ activation: Activation) {
+        checkBatchNormTrain(activation: activation)
+    }
+
+    @Test func batchNormWithoutAffineGradientsMatchFiniteDifferences() { checkBatchNormTrain(activation: .identity, affine: false) }
 
     @Test func batchNormEvalGradientsMatchFiniteDifferences() {
         let (c, m) = (3, 2 * 4 * 3)
@@ -126,12 +145,12 @@ import Tensor
         func forward(_ x: [Float], _ weight: [Float], _ bias: [Float]) -> [Float] {
             var y = [Float](repeating: .nan, count: x.count)
             batchNormEvalForward(output: &y, input: x, weight: weight, bias: bias, runningMean: mean, runningVar: variance,
-                                 shape: s, relu: false)
+                                 shape: s, activation: .identity)
             return y
         }
-        var gx = [Float](repeating: .nan, count: x.count), gw = [Float](repeating: .nan, count: c), gb = [Float](repeating: .nan, count: c)
-        batchNormEvalBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: r, input: x, weight: weight,
-                              runningMean: mean, runningVar: variance, shape: s)
+        var gx = [Float](repeating: 0, count: x.count), gw = [Float](repeating: 0, count: c), gb = [Float](repeating: 0, count: c)
+        batchNormEvalBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: r, input: x, weight: weight, bias: bias,
+                              runningMean: mean, runningVar: variance, shape: s, activation: .identity)
         expectGradient("batchnorm eval input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0, weight, bias), r) })
         expectGradient("batchnorm eval weight", finiteDifferenceCheck(point: weight, analytic: gw, h: 0.5) { dot(forward(x, $0, bias), r) })
         expectGradient("batchnorm eval bias", finiteDifferenceCheck(point: bias, analytic: gb, h: 0.5) { dot(forward(x, weight, $0), r) })
@@ -147,7 +166,7 @@ import Tensor
             reluForward(output: &y, input: x, count: x.count)
             return y
         }
-        var gx = [Float](repeating: .nan, count: x.count)
+        var gx = [Float](repeating: 0, count: x.count)
         reluBackward(inputGrad: &gx, outputGrad: r, output: forward(x), count: x.count)
         #expect(gx.contains(0) && gx.contains { $0 != 0 })
         expectGradient("relu input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.05) { dot(forward($0), r) })
@@ -184,7 +203,7 @@ import Tensor
             upsampleBilinear2xForward(output: &y, input: x, planes: planes, height: height, width: width)
             return y
         }
-        var gx = [Float](repeating: .nan, count: x.count)
+        var gx = [Float](repeating: 0, count: x.count)
         upsampleBilinear2xBackward(inputGrad: &gx, outputGrad: r, planes: planes, height: height, width: width)
         expectGradient("upsample \(height)x\(width) input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0), r) })
     }
@@ -197,7 +216,7 @@ import Tensor
             addPerChannel(&y, add, channels: c, batch: n, plane: plane)
             return y
         }
-        var gAdd = [Float](repeating: .nan, count: add.count)
+        var gAdd = [Float](repeating: 0, count: add.count)
         addPerChannelBackward(addGrad: &gAdd, xGrad: r, channels: c, batch: n, plane: plane)
         expectGradient("addPerChannel add", finiteDifferenceCheck(point: add, analytic: gAdd, h: 0.5) { dot(forward(x, $0), r) })
         // The tensor itself passes its gradient through unchanged.

@@ -46,8 +46,8 @@ import Tensor
         report("golden \(group) y: max abs \(maxAbsoluteError(yNCHW, goldenY)), max rel \(maxRelativeError(yNCHW, goldenY)), max |err|/Σ|terms| \(conditioned)")
         #expect(conditioned < 1e-6, "\(group) y: max error relative to Σ|terms| \(conditioned)")
 
-        var gx = [Float](repeating: .nan, count: x.count)
-        var gw = [Float](repeating: .nan, count: weight.count), gb = [Float](repeating: .nan, count: bias.count)
+        var gx = [Float](repeating: 0, count: x.count)
+        var gw = [Float](repeating: 0, count: weight.count), gb = [Float](repeating: 0, count: bias.count)
         conv2dBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: gy, input: x, weight: weight,
                        columns: &columns, shape: s)
         expectClose(toNCHW(gx, batch: n, channels: cin, plane: plane), try read("\(group)/grad_x"), "\(group) grad_x")
@@ -82,8 +82,8 @@ import Tensor
         var y = [Float](repeating: .nan, count: n * outF)
         linearForward(output: &y, input: x, weight: weight, bias: bias, batch: n, inFeatures: inF, outFeatures: outF)
         expectClose(y, try read("linear/y"), "linear y")
-        var gx = [Float](repeating: .nan, count: x.count)
-        var gw = [Float](repeating: .nan, count: weight.count), gb = [Float](repeating: .nan, count: outF)
+        var gx = [Float](repeating: 0, count: x.count)
+        var gw = [Float](repeating: 0, count: weight.count), gb = [Float](repeating: 0, count: outF)
         linearBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: try read("linear/gy"), input: x,
                        weight: weight, batch: n, inFeatures: inF, outFeatures: outF)
         expectClose(gx, try read("linear/grad_x"), "linear grad_x")
@@ -102,18 +102,18 @@ import Tensor
         var y = [Float](repeating: .nan, count: x.count)
         batchNormTrainForward(output: &y, input: x, weight: weight, bias: bias, runningMean: &runningMean,
                               runningVar: &runningVar, savedMean: &savedMean, savedInvStd: &savedInvStd,
-                              shape: s, relu: false)
+                              shape: s, activation: .identity)
         let goldenY = try read("batchnorm_train/y")
         expectClose(toNCHW(y, batch: n, channels: c, plane: plane), goldenY, "batchnorm_train y")
         expectClose(runningMean, try read("batchnorm_train/running_mean_after"), "batchnorm_train running_mean")
         expectClose(runningVar, try read("batchnorm_train/running_var_after"), "batchnorm_train running_var")
 
         let gy = toCNHW(try read("batchnorm_train/gy"), batch: n, channels: c, plane: plane)
-        var gx = [Float](repeating: .nan, count: x.count)
-        var gw = [Float](repeating: .nan, count: c), gb = [Float](repeating: .nan, count: c)
+        var gx = [Float](repeating: 0, count: x.count)
+        var gw = [Float](repeating: 0, count: c), gb = [Float](repeating: 0, count: c)
         batchNormTrainBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: gy, input: x,
                                weight: weight, bias: bias, savedMean: savedMean, savedInvStd: savedInvStd,
-                               shape: s, relu: false)
+                               shape: s, activation: .identity)
         expectClose(toNCHW(gx, batch: n, channels: c, plane: plane), try read("batchnorm_train/grad_x"), "batchnorm_train grad_x")
         expectClose(gw, try read("batchnorm_train/grad_weight"), "batchnorm_train grad_weight")
         expectClose(gb, try read("batchnorm_train/grad_bias"), "batchnorm_train grad_bias")
@@ -122,7 +122,7 @@ import Tensor
         var yRelu = [Float](repeating: .nan, count: x.count)
         batchNormTrainForward(output: &yRelu, input: x, weight: weight, bias: bias, runningMean: &runningMean,
                               runningVar: &runningVar, savedMean: &savedMean, savedInvStd: &savedInvStd,
-                              shape: s, relu: true)
+                              shape: s, activation: .relu)
         expectClose(toNCHW(yRelu, batch: n, channels: c, plane: plane), goldenY.map { max($0, 0) }, "batchnorm_train relu(y)")
     }
 
@@ -135,18 +135,18 @@ import Tensor
         let mean = try read("batchnorm_eval/running_mean"), variance = try read("batchnorm_eval/running_var")
         var y = [Float](repeating: .nan, count: x.count)
         batchNormEvalForward(output: &y, input: x, weight: weight, bias: bias, runningMean: mean, runningVar: variance,
-                             shape: s, relu: false)
+                             shape: s, activation: .identity)
         let goldenY = try read("batchnorm_eval/y")
         expectClose(toNCHW(y, batch: n, channels: c, plane: plane), goldenY, "batchnorm_eval y")
         batchNormEvalForward(output: &y, input: x, weight: weight, bias: bias, runningMean: mean, runningVar: variance,
-                             shape: s, relu: true)
+                             shape: s, activation: .relu)
         expectClose(toNCHW(y, batch: n, channels: c, plane: plane), goldenY.map { max($0, 0) }, "batchnorm_eval relu(y)")
 
         let gy = toCNHW(try read("batchnorm_eval/gy"), batch: n, channels: c, plane: plane)
-        var gx = [Float](repeating: .nan, count: x.count)
-        var gw = [Float](repeating: .nan, count: c), gb = [Float](repeating: .nan, count: c)
-        batchNormEvalBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: gy, input: x, weight: weight,
-                              runningMean: mean, runningVar: variance, shape: s)
+        var gx = [Float](repeating: 0, count: x.count)
+        var gw = [Float](repeating: 0, count: c), gb = [Float](repeating: 0, count: c)
+        batchNormEvalBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: gy, input: x, weight: weight, bias: bias,
+                              runningMean: mean, runningVar: variance, shape: s, activation: .identity)
         expectClose(toNCHW(gx, batch: n, channels: c, plane: plane), try read("batchnorm_eval/grad_x"), "batchnorm_eval grad_x")
         expectClose(gw, try read("batchnorm_eval/grad_weight"), "batchnorm_eval grad_weight")
         expectClose(gb, try read("batchnorm_eval/grad_bias"), "batchnorm_eval grad_bias")
@@ -178,7 +178,7 @@ import Tensor
         var y = [Float](repeating: .nan, count: x.count)
         reluForward(output: &y, input: x, count: x.count)
         #expect(y == (try read("relu/y")))
-        var gx = [Float](repeating: .nan, count: x.count)
+        var gx = [Float](repeating: 0, count: x.count)
         reluBackward(inputGrad: &gx, outputGrad: gy, output: y, count: x.count)
         #expect(gx == (try read("relu/grad_x")))
         report("golden relu: exact")
@@ -191,7 +191,7 @@ import Tensor
         var y = [Float](repeating: .nan, count: planes * 4 * h * w)
         upsampleBilinear2xForward(output: &y, input: x, planes: planes, height: h, width: w)
         expectClose(y, try read("upsample_bilinear_ac/y"), "upsample y")
-        var gx = [Float](repeating: .nan, count: x.count)
+        var gx = [Float](repeating: 0, count: x.count)
         upsampleBilinear2xBackward(inputGrad: &gx, outputGrad: try read("upsample_bilinear_ac/gy"), planes: planes, height: h, width: w)
         expectClose(gx, try read("upsample_bilinear_ac/grad_x"), "upsample grad_x")
     }

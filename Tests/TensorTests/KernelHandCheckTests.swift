@@ -21,11 +21,12 @@ import Tensor
         }
         // Adjoint: each input pixel's 1-D weights over the four outputs are {1, 2/3, 1/3, 0}, summing to 2,
         // so an all-ones output gradient gives 2·2 = 4 to every input.
-        var gx = [Float](repeating: .nan, count: 4)
+        var gx = [Float](repeating: 0, count: 4)
         upsampleBilinear2xBackward(inputGrad: &gx, outputGrad: [Float](repeating: 1, count: 16), planes: 1, height: 2, width: 2)
         #expect(maxAbsoluteError(gx, [4, 4, 4, 4]) < 1e-6)
         // A gradient on one output corner goes entirely to the matching input corner.
         var g = [Float](repeating: 0, count: 16); g[15] = 5
+        gx = [0, 0, 0, 0]   // backward adds into its input gradient
         upsampleBilinear2xBackward(inputGrad: &gx, outputGrad: g, planes: 1, height: 2, width: 2)
         #expect(gx == [0, 0, 0, 5])
     }
@@ -78,7 +79,7 @@ import Tensor
         var y = [Float](repeating: .nan, count: 4)
         // Step 1: [1, 2, 3, 4]: mean 2.5, biased variance 1.25, unbiased 5/3.
         batchNormTrainForward(output: &y, input: [1, 2, 3, 4], weight: [1], bias: [0], runningMean: &runningMean,
-                              runningVar: &runningVar, savedMean: &savedMean, savedInvStd: &savedInvStd, shape: s, relu: false)
+                              runningVar: &runningVar, savedMean: &savedMean, savedInvStd: &savedInvStd, shape: s, activation: .identity)
         #expect(abs(runningMean[0] - 0.25) < 1e-7)                       // 0.9·0 + 0.1·2.5
         #expect(abs(runningVar[0] - (0.9 + 0.1 * 5.0 / 3)) < 1e-6)       // 0.9·1 + 0.1·5/3
         #expect(savedMean[0] == 2.5)
@@ -87,7 +88,7 @@ import Tensor
         #expect(maxAbsoluteError(y, [-1.5, -0.5, 0.5, 1.5].map { $0 * invStd }) < 1e-6)
         // Step 2: [0, 0, 6, 6]: mean 3, biased variance 9, unbiased 12.
         batchNormTrainForward(output: &y, input: [0, 0, 6, 6], weight: [2], bias: [1], runningMean: &runningMean,
-                              runningVar: &runningVar, savedMean: &savedMean, savedInvStd: &savedInvStd, shape: s, relu: false)
+                              runningVar: &runningVar, savedMean: &savedMean, savedInvStd: &savedInvStd, shape: s, activation: .identity)
         #expect(abs(runningMean[0] - 0.525) < 1e-6)                      // 0.9·0.25 + 0.1·3
         #expect(abs(runningVar[0] - Float(0.9 * (0.9 + 0.1 * 5.0 / 3) + 0.1 * 12)) < 1e-6)   // = 2.16
         let invStd2 = Float(1 / (9 + 1e-5).squareRoot())
@@ -99,13 +100,13 @@ import Tensor
         var rm: [Float] = [0], rv: [Float] = [1], sm: [Float] = [0], si: [Float] = [0]
         var y = [Float](repeating: .nan, count: 4)
         batchNormTrainForward(output: &y, input: [1, 2, 3, 4], weight: [1], bias: [0], runningMean: &rm, runningVar: &rv,
-                              savedMean: &sm, savedInvStd: &si, shape: s, relu: true)
+                              savedMean: &sm, savedInvStd: &si, shape: s, activation: .relu)
         let invStd = Float(1 / (1.25 + 1e-5).squareRoot())
         #expect(maxAbsoluteError(y, [0, 0, 0.5 * invStd, 1.5 * invStd]) < 1e-6)
         // The gradient does not pass where the output was clamped.
-        var gx = [Float](repeating: .nan, count: 4), gw: [Float] = [.nan], gb: [Float] = [.nan]
+        var gx = [Float](repeating: 0, count: 4), gw: [Float] = [0], gb: [Float] = [0]
         batchNormTrainBackward(inputGrad: &gx, weightGrad: &gw, biasGrad: &gb, outputGrad: [1, 1, 1, 1], input: [1, 2, 3, 4],
-                               weight: [1], bias: [0], savedMean: sm, savedInvStd: si, shape: s, relu: true)
+                               weight: [1], bias: [0], savedMean: sm, savedInvStd: si, shape: s, activation: .relu)
         #expect(gb == [2])                                               // Σ of the two unclamped gradients
         #expect(abs(gw[0] - 2 * invStd) < 1e-6)                          // x̂ = 0.5·invStd + 1.5·invStd
     }
@@ -166,37 +167,69 @@ import Tensor
         #expect(y == [1, 3, 3])
     }
 
-    @Test func parameterGradientsAreOverwrittenOrAccumulatedAsAsked() {
-        let s = ConvShape(batch: 2, inChannels: 2, outChannels: 3, height: 3, width: 3, kernel: 3)
-        let x = normals(2 * 2 * 9, seed: 1), w = normals(3 * 2 * 9, seed: 2), gy = normals(3 * 2 * 9, seed: 3)
-        var columns = [Float](repeating: 0, count: s.columnsCount)
-        var gw1 = [Float](repeating: 7, count: w.count), gb1 = [Float](repeating: 7, count: 3)
-        conv2dBackward(inputGrad: nil, weightGrad: &gw1, biasGrad: &gb1, outputGrad: gy, input: x, weight: w, columns: &columns, shape: s)
-        var gw2 = [Float](repeating: 7, count: w.count), gb2 = [Float](repeating: 7, count: 3)
-        conv2dBackward(inputGrad: nil, weightGrad: &gw2, biasGrad: &gb2, outputGrad: gy, input: x, weight: w, columns: &columns,
-                       shape: s, accumulate: true)
-        #expect(maxAbsoluteError(gw2, gw1.map { $0 + 7 }) < 1e-5 && maxAbsoluteError(gb2, gb1.map { $0 + 7 }) < 1e-5)
-
+    /// The gradient rule (Models/Layer.swift): every backward kernel adds into the gradients it is given,
+    /// input gradients included. Each kernel runs once into zeros and once into buffers holding 7; the
+    /// second result must be the first plus 7, everywhere.
+    @Test func everyBackwardKernelAddsIntoItsGradients() {
+        func expectAdds(_ what: String, counts: [Int], _ backward: ([UnsafeMutablePointer<Float>]) -> Void) {
+            let zeros = counts.map { FloatBuffer(count: $0) }, sevens = counts.map { FloatBuffer([Float](repeating: 7, count: $0)) }
+            backward(zeros.map(\.pointer)); backward(sevens.map(\.pointer))
+            for (k, (zero, seven)) in zip(zeros.map { $0.toArray() }, sevens.map { $0.toArray() }).enumerated() {
+                #expect(zero.contains { $0 != 0 }, "\(what) gradient \(k) is all zero: the check would prove nothing")
+                #expect(maxAbsoluteError(seven, zero.map { $0 + 7 }) < 1e-5, "\(what) gradient \(k) is not added into")
+            }
+        }
+        for s in [ConvShape(batch: 2, inChannels: 2, outChannels: 3, height: 3, width: 3, kernel: 3),
+                  ConvShape(batch: 2, inChannels: 2, outChannels: 3, height: 6, width: 6, kernel: 4, stride: 2, padding: 1),
+                  ConvShape(batch: 2, inChannels: 2, outChannels: 3, height: 3, width: 3, kernel: 1)] {
+            let x = normals(2 * s.inputPositions, seed: 1), w = normals(3 * s.patchSize, seed: 2), gy = normals(3 * s.positions, seed: 3)
+            var columns = [Float](repeating: 0, count: max(1, s.columnsCount))
+            expectAdds("conv k\(s.kernel) s\(s.stride)", counts: [x.count, w.count, 3]) { g in
+                conv2dBackward(inputGrad: g[0], weightGrad: g[1], biasGrad: g[2], outputGrad: gy, input: x, weight: w,
+                               columns: &columns, shape: s)
+            }
+        }
+        let t = ConvTransposeShape(batch: 2, inChannels: 2, outChannels: 3, height: 3, width: 3, kernel: 4, stride: 2, padding: 1)
+        let tx = normals(2 * t.inputPositions, seed: 9), tw = normals(2 * 3 * 16, seed: 10), tgy = normals(3 * t.positions, seed: 11)
+        var tcolumns = [Float](repeating: 0, count: t.columnsCount)
+        expectAdds("conv transpose", counts: [tx.count, tw.count, 3]) { g in
+            convTranspose2dBackward(inputGrad: g[0], weightGrad: g[1], biasGrad: g[2], outputGrad: tgy, input: tx, weight: tw,
+                                    columns: &tcolumns, shape: t)
+        }
         let lx = normals(3 * 4, seed: 4), lw = normals(5 * 4, seed: 5), lgy = normals(3 * 5, seed: 6)
-        var lgw1 = [Float](repeating: -1, count: 20), lgb1 = [Float](repeating: -1, count: 5)
-        linearBackward(inputGrad: nil, weightGrad: &lgw1, biasGrad: &lgb1, outputGrad: lgy, input: lx, weight: lw, batch: 3, inFeatures: 4, outFeatures: 5)
-        var lgw2 = [Float](repeating: -1, count: 20), lgb2 = [Float](repeating: -1, count: 5)
-        linearBackward(inputGrad: nil, weightGrad: &lgw2, biasGrad: &lgb2, outputGrad: lgy, input: lx, weight: lw, batch: 3, inFeatures: 4,
-                       outFeatures: 5, accumulate: true)
-        #expect(maxAbsoluteError(lgw2, lgw1.map { $0 - 1 }) < 1e-5 && maxAbsoluteError(lgb2, lgb1.map { $0 - 1 }) < 1e-5)
-
+        expectAdds("linear", counts: [12, 20, 5]) { g in
+            linearBackward(inputGrad: g[0], weightGrad: g[1], biasGrad: g[2], outputGrad: lgy, input: lx, weight: lw,
+                           batch: 3, inFeatures: 4, outFeatures: 5)
+        }
         let bs = BatchNormShape(channels: 2, valuesPerChannel: 6)
         let bx = normals(12, seed: 7), bgy = normals(12, seed: 8)
         var rm: [Float] = [0, 0], rv: [Float] = [1, 1], sm: [Float] = [0, 0], si: [Float] = [0, 0], y = [Float](repeating: 0, count: 12)
         batchNormTrainForward(output: &y, input: bx, weight: [1, 2], bias: [0, 0.1], runningMean: &rm, runningVar: &rv,
-                              savedMean: &sm, savedInvStd: &si, shape: bs, relu: false)
-        var gx = [Float](repeating: 0, count: 12), bgw1: [Float] = [3, 3], bgb1: [Float] = [3, 3]
-        batchNormTrainBackward(inputGrad: &gx, weightGrad: &bgw1, biasGrad: &bgb1, outputGrad: bgy, input: bx, weight: [1, 2],
-                               bias: [0, 0.1], savedMean: sm, savedInvStd: si, shape: bs, relu: false)
-        var bgw2: [Float] = [3, 3], bgb2: [Float] = [3, 3]
-        batchNormTrainBackward(inputGrad: &gx, weightGrad: &bgw2, biasGrad: &bgb2, outputGrad: bgy, input: bx, weight: [1, 2],
-                               bias: [0, 0.1], savedMean: sm, savedInvStd: si, shape: bs, relu: false, accumulate: true)
-        #expect(maxAbsoluteError(bgw2, bgw1.map { $0 + 3 }) < 1e-5 && maxAbsoluteError(bgb2, bgb1.map { $0 + 3 }) < 1e-5)
+                              savedMean: &sm, savedInvStd: &si, shape: bs, activation: .identity)
+        for activation in Activation.allCases {
+            expectAdds("batchnorm+\(activation)", counts: [12, 2, 2]) { g in
+                batchNormTrainBackward(inputGrad: g[0], weightGrad: g[1], biasGrad: g[2], outputGrad: bgy, input: bx, weight: [1, 2],
+                                       bias: [0, 0.1], savedMean: sm, savedInvStd: si, shape: bs, activation: activation)
+            }
+            expectAdds("\(activation)", counts: [12]) { g in
+                activationBackward(activation, inputGrad: g[0], outputGrad: bgy, input: bx, count: 12)
+            }
+        }
+        expectAdds("batchnorm eval", counts: [12, 2, 2]) { g in
+            batchNormEvalBackward(inputGrad: g[0], weightGrad: g[1], biasGrad: g[2], outputGrad: bgy, input: bx, weight: [1, 2],
+                                  bias: [0, 0.1], runningMean: [0.1, -0.2], runningVar: [0.5, 2], shape: bs, activation: .identity)
+        }
+        expectAdds("upsample", counts: [2 * 9]) { g in
+            upsampleBilinear2xBackward(inputGrad: g[0], outputGrad: normals(2 * 36, seed: 12), planes: 2, height: 3, width: 3)
+        }
+        expectAdds("maxpool", counts: [16]) { g in
+            var argmax = [UInt8](repeating: 0, count: 4), out = [Float](repeating: 0, count: 4)
+            maxPool2x2Forward(output: &out, argmax: &argmax, input: normals(16, seed: 13), planes: 1, height: 4, width: 4)
+            maxPool2x2Backward(inputGrad: g[0], outputGrad: [1, 2, 3, 4], argmax: argmax, planes: 1, height: 4, width: 4)
+        }
+        expectAdds("per-channel add", counts: [2 * 3]) { g in
+            addPerChannelBackward(addGrad: g[0], xGrad: normals(3 * 2 * 4, seed: 14), channels: 3, batch: 2, plane: 4)
+        }
     }
 
     @Test func layoutConversionsAreInversePermutations() {

@@ -1,0 +1,39 @@
+import Tensor
+
+/// What a denoiser is told besides the noisy input, one value of each kind per sample. Every model
+/// receives all of them and reads what it uses:
+/// - `timesteps`: the integer step t in 0..<T (the U-Nets' sinusoidal embedding takes the raw t);
+/// - `continuous`: a real-valued time, t/T for the discrete schedules (the MLP's extra feature), or the
+///   noise variance of a continuous-time schedule;
+/// - `labels`: a class per sample, or `noLabel` (unconditional, or dropped for classifier-free guidance).
+/// Sized once for a batch capacity; filling it allocates nothing.
+public final class Conditioning {
+    public static let noLabel: Int32 = -1
+    public let capacity: Int
+    public let timesteps: UnsafeMutablePointer<Int32>
+    public let continuous: UnsafeMutablePointer<Float>
+    public let labels: UnsafeMutablePointer<Int32>
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+        timesteps = .allocate(capacity: max(capacity, 1)); timesteps.initialize(repeating: 0, count: max(capacity, 1))
+        continuous = .allocate(capacity: max(capacity, 1)); continuous.initialize(repeating: 0, count: max(capacity, 1))
+        labels = .allocate(capacity: max(capacity, 1)); labels.initialize(repeating: Self.noLabel, count: max(capacity, 1))
+    }
+
+    deinit { timesteps.deallocate(); continuous.deallocate(); labels.deallocate() }
+
+    /// After `timesteps` is filled: continuous[n] = t/T for the first `batch` samples.
+    public func deriveContinuousTime(totalTimesteps: Int, batch: Int) {
+        for n in 0..<batch { continuous[n] = Float(timesteps[n]) / Float(totalTimesteps) }
+    }
+
+    /// Every one of the first `batch` samples at step t of T.
+    public func setTimestep(_ t: Int, totalTimesteps: Int, batch: Int) {
+        for n in 0..<batch { timesteps[n] = Int32(t) }
+        deriveContinuousTime(totalTimesteps: totalTimesteps, batch: batch)
+    }
+
+    /// Marks the first `batch` samples unlabelled.
+    public func clearLabels(batch: Int) { labels.update(repeating: Self.noLabel, count: batch) }
+}

@@ -1,0 +1,59 @@
+import Tensor
+
+/// The DDPM noise-prediction objective on one rank's batch (SPEC §2): t ~ U{0..T−1} and ε ~ N(0, I)
+/// per image, x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε, loss = mean((ε̂(x_t, t) − ε)²), and its backward pass.
+/// Every buffer is allocated here, once; nothing in a step allocates.
+public final class DiffusionLoss {
+    public let model: Denoiser
+    public let schedule: NoiseSchedule
+    /// Timesteps and noise for this rank; its state is three integers (checkpointed per rank).
+    public var rng: Philox
+    public let batch: Int
+
+    private let sqrtAlphaBar, sqrtOneMinusAlphaBar: [Float]
+    public let noise, noisy, prediction, predictionGrad: FloatBuffer
+    /// The batch's timesteps (drawn here) and labels (set by whoever loads the batch).
+    public let conditioning: Conditioning
+
+    public init(model: Denoiser, schedule: NoiseSchedule, seed: UInt64, rank: Int = 0, batch: Int) {
+        precondition(batch <= model.batchCapacity, "batch \(batch) above the model's capacity \(model.batchCapacity)")
+        self.model = model; self.schedule = schedule; self.batch = batch
+        rng = Philox(seed: seed, stream: RandomStream.training(rank: rank))
+        sqrtAlphaBar = schedule.alphaBars.map { Float($0.squareRoot()) }
+        sqrtOneMinusAlphaBar = schedule.alphaBars.map { Float((1 - $0).squareRoot()) }
+        let count = batch * model.sampleCount
+        noise = FloatBuffer(count: count); noisy = FloatBuffer(count: count)
+        prediction = FloatBuffer(count: count); predictionGrad = FloatBuffer(count: count)
+        conditioning = Conditioning(capacity: batch)
+    }
+
+    /// Draws this step's timesteps and noise from `rng` into `conditioning` and `noise`.
+    public func drawTimestepsAndNoise() {
+        rng.fillIntegers(conditioning.timesteps, count: batch, below: schedule.timesteps)
+        rng.fillNormal(noise.pointer, count: batch * model.sampleCount)
+    }
+
+    /// Forms x_t from the clean batch `images` [batch, sample…] with the timesteps in `conditioning` and
+    /// the noise in `noise`, runs forward and backward (adding into `model.gradients`), returns the loss.
+    public func forwardBackward(images: UnsafePointer<Float>) -> Float {
+        let sample = model.sampleCount, t = conditioning.timesteps
+        conditioning.deriveContinuousTime(totalTimesteps: schedule.timesteps, batch: batch)
+        for n in 0..<batch {
+            let a = sqrtAlphaBar[Int(t[n])], b = sqrtOneMinusAlphaBar[Int(t[n])]
+            let x0 = images + n * sample, e = noise.pointer + n * sample, xt = noisy.pointer + n * sample
+            for i in 0..<sample { xt[i] = a * x0[i] + b * e[i] }
+        }
+        model.training = true
+        model.forward(input: noisy.pointer, conditioning: conditioning, output: prediction.pointer, batch: batch)
+        let loss = mseLoss(predictionGrad: predictionGrad.pointer, prediction: prediction.pointer,
+                           target: noise.pointer, count: batch * sample)
+        model.backward(outputGrad: predictionGrad.pointer)
+        return loss
+    }
+
+    /// Draws t and ε, then `forwardBackward`.
+    public func computeGradients(images: UnsafePointer<Float>) -> Float {
+        drawTimestepsAndNoise()
+        return forwardBackward(images: images)
+    }
+}

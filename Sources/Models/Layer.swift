@@ -1,0 +1,74 @@
+import Tensor
+
+// How the layers of a denoiser fit together.
+//
+// THE GRADIENT RULE. Every backward pass ADDS into the gradients it is handed — parameter gradients
+// and input gradients alike — and never overwrites them. Parameter gradients are zeroed once per
+// optimizer step, by the training step, before the first micro-batch (so micro-batches accumulate);
+// activation gradients are zeroed by the model at the start of each backward pass. A tensor read by
+// two layers (a skip connection, a residual, a fan-out) therefore needs nothing special: each reader
+// adds its share into the same gradient buffer. Only the loss writes: it seeds the output gradient.
+//
+// A layer is a small value that knows its parameters' offsets in the model's flat buffers (see
+// ParameterTable) and, where it needs them, owns its saved statistics and its algorithm. It is built
+// once, from a `ModelBuilder`, for the model's batch capacity and image size; forward and backward
+// take the model's buffers (`ModelPointers`) and the batch of this call.
+
+/// Raw pointers to a model's three flat buffers, handed to each layer.
+public struct ModelPointers {
+    public let parameters: UnsafeMutablePointer<Float>
+    public let gradients: UnsafeMutablePointer<Float>
+    public let buffers: UnsafeMutablePointer<Float>
+    /// Called after each layer's backward with that layer's lowest parameter offset: from there to the
+    /// end of the buffer every gradient is final (backward visits layers in reverse table order).
+    public let gradientsReady: ((Int) -> Void)?
+    /// When set, BatchNorm in train mode sums its statistics over the ranks with it (SyncBatchNorm).
+    public let reduceStatistics: ((UnsafeMutablePointer<Double>, Int) -> Void)?
+}
+
+/// What every layer needs while a model is built: the parameter and buffer tables it appends to, the
+/// batch capacity its activations are sized for, the scratch shared by all its layers, the choice of
+/// convolution algorithm, and the list of activation gradients the model zeroes before backward.
+public final class ModelBuilder {
+    public var parameters = ParameterTable()
+    public var buffers = ParameterTable()
+    public let batchCapacity: Int
+    public let workspace = Workspace()
+    /// The algorithm of each Conv2d, by its shape (batch = capacity). im2col for every layer unless changed.
+    public var convolutionAlgorithm: (ConvShape) -> ConvolutionAlgorithmKind = { _ in .im2col }
+    public private(set) var activationGradients: [FloatBuffer] = []
+
+    public init(batchCapacity: Int) { self.batchCapacity = batchCapacity }
+
+    /// A buffer of `count` floats for an activation.
+    public func activation(_ count: Int) -> FloatBuffer { FloatBuffer(count: count) }
+
+    /// A buffer of `count` floats for an activation's gradient, zeroed by `zeroActivationGradients`.
+    public func gradient(_ count: Int) -> FloatBuffer {
+        let buffer = FloatBuffer(count: count)
+        activationGradients.append(buffer)
+        return buffer
+    }
+}
+
+/// The activation gradients of a model, zeroed together at the start of each backward pass.
+public struct ActivationGradients {
+    let buffers: [FloatBuffer]
+    public init(_ builder: ModelBuilder) { buffers = builder.activationGradients }
+    public func zero() { for b in buffers { b.zero() } }
+}
+
+/// How a layer's weight is initialised; biases follow PyTorch's fan-in rule unless zeroed too.
+public enum LayerInitialization: Sendable, Equatable {
+    /// PyTorch's default: weight and bias U(±1/√fan_in) (kaiming-uniform with a = √5).
+    case pytorchDefault
+    /// Weight and bias 0 (e.g. an output layer that starts by predicting nothing).
+    case zeros
+
+    func weight(fanIn: Int) -> Initialization {
+        switch self {
+        case .pytorchDefault: .uniform(bound: 1 / Float(fanIn).squareRoot())
+        case .zeros: .constant(0)
+        }
+    }
+}

@@ -1,0 +1,31 @@
+/// One denoiser architecture as the program knows it: the name on the command line and in checkpoints,
+/// the reference implementation's class name, what sample shapes it accepts (with the message users
+/// see otherwise), how to build it, and the sample shape it is listed and benchmarked at.
+/// Each model's file defines its entry; `ModelArchitecture.all` lists them.
+public struct ModelArchitecture: Sendable {
+    public let name: String
+    public let className: String
+    /// One line for `disttrain models` and the help text.
+    public let summary: String
+    public let referenceSampleShape: [Int]
+    /// nil when the model can take samples of this shape ([C, H, W] or [D]); otherwise why not.
+    public let validate: @Sendable (_ sampleShape: [Int]) -> String?
+    /// The model for samples of `sampleShape` (already validated) and batches up to `batchCapacity`.
+    public let build: @Sendable (_ sampleShape: [Int], _ batchCapacity: Int) -> Denoiser
+
+    public init(name: String, className: String, summary: String, referenceSampleShape: [Int],
+                validate: @escaping @Sendable ([Int]) -> String?, build: @escaping @Sendable ([Int], Int) -> Denoiser) {
+        self.name = name; self.className = className; self.summary = summary
+        self.referenceSampleShape = referenceSampleShape; self.validate = validate; self.build = build
+    }
+}
+
+extension ModelArchitecture {
+    /// The registry: every model `train`, `sample`, `predict`, `bench`, `models` and checkpoints know.
+    public static let all: [ModelArchitecture] = [.mlp, .cnn, .cnnLarge, .cnnTiny]
+
+    public static func named(_ name: String) -> ModelArchitecture? { all.first { $0.name == name } }
+
+    /// Builds the model at its reference sample shape.
+    public func buildAtReferenceShape(batchCapacity: Int) -> Denoiser { build(referenceSampleShape, batchCapacity) }
+}

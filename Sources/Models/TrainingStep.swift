@@ -1,0 +1,109 @@
+import Tensor
+
+/// One optimizer step of data-parallel DDPM training, the same for `train`, `bench` and `gradients`:
+///   zero the gradients → for each micro-batch: load, draw t and ε, forward, loss, backward (the last
+///   one's gradients summed over the ranks while backward runs) → sum the loss (and the stop requests)
+///   over the ranks → average: scale 1/(micro-batches · ranks) → skip the update if the loss or the
+///   gradient norm is not finite (rolling back BatchNorm's running statistics) → clip the global norm →
+///   Adam with the scale folded in → EMA of the weights.
+/// Every rank makes the same decisions from the same summed values, so all skip, clip or stop together.
+public final class TrainingStep {
+    public struct Options: Sendable {
+        public var accumulation = 1
+        /// Clip the global gradient norm to this (0: off).
+        public var gradientClip = 0.0
+        /// EMA decay of the weights (0: no EMA).
+        public var emaRate = 0.0
+        public init(accumulation: Int = 1, gradientClip: Double = 0, emaRate: Double = 0) {
+            self.accumulation = accumulation; self.gradientClip = gradientClip; self.emaRate = emaRate
+        }
+    }
+
+    public struct Result: Sendable {
+        /// Mean loss over every image of the step, all ranks.
+        public let loss: Double
+        /// Global norm of the averaged gradient, before clipping.
+        public let gradientNorm: Double
+        /// False when the update was skipped (non-finite loss or gradient).
+        public let applied: Bool
+        /// Some rank asked to stop.
+        public let stop: Bool
+    }
+
+    public let model: Denoiser
+    public let loss: DiffusionLoss
+    public let optimizer: Adam
+    public let ranks: RankGroup
+    public let options: Options
+    /// EMA of the parameters (when `emaRate` > 0).
+    public let ema: FloatBuffer?
+    /// The micro-batch being trained on: filled by the caller's `loadBatch`.
+    public let images: FloatBuffer
+    public var labels: UnsafeMutablePointer<Int32> { loss.conditioning.labels }
+    /// BatchNorm running statistics as they were before the step (restored if it is skipped).
+    private let buffersBeforeStep: FloatBuffer
+    /// The step's loss and stop flag, summed over the ranks in one call.
+    private let sums = DoubleBuffer(count: 2)
+
+    public init(model: Denoiser, schedule: NoiseSchedule, seed: UInt64, rank: Int, batch: Int,
+                ranks: RankGroup, options: Options = Options()) {
+        self.model = model; self.ranks = ranks; self.options = options
+        loss = DiffusionLoss(model: model, schedule: schedule, seed: seed, rank: rank, batch: batch)
+        optimizer = Adam(parameterCount: model.parameterTable.totalCount)
+        ema = options.emaRate > 0 ? FloatBuffer(count: model.parameters.count) : nil
+        ema?.copy(from: model.parameters)
+        images = FloatBuffer(count: batch * model.sampleCount)
+        buffersBeforeStep = FloatBuffer(count: model.buffers.count)
+        model.gradientsReady = { [unowned ranks] in ranks.gradientsFinal(from: $0) }
+    }
+
+    /// 1/(micro-batches · ranks): turns the summed gradients into the mean over every image of the step.
+    public var gradientScale: Float { 1 / Float(options.accumulation * ranks.worldSize) }
+
+    /// The whole step at `learningRate`. `loadBatch(micro)` fills `images` (and `labels`; and, when
+    /// `drawNoise` is false, `loss.noise` and the timesteps); `beforeGradientSum` runs after the last
+    /// backward, before waiting for the gradient sum.
+    public func run(learningRate: Float, stopRequested: Bool = false, drawNoise: Bool = true,
+                    loadBatch: (_ micro: Int) -> Void, beforeGradientSum: () -> Void = {}) -> Result {
+        buffersBeforeStep.copy(from: model.buffers)
+        let (meanLoss, stop) = computeGradients(stopRequested: stopRequested, drawNoise: drawNoise,
+                                                loadBatch: loadBatch, beforeGradientSum: beforeGradientSum)
+        var scale = gradientScale
+        let norm = Double(scale) * l2Norm(model.gradients.pointer, count: model.gradients.count)
+        guard meanLoss.isFinite && norm.isFinite else {
+            model.buffers.copy(from: buffersBeforeStep)
+            return Result(loss: meanLoss, gradientNorm: norm, applied: false, stop: stop)
+        }
+        if options.gradientClip > 0 && norm > options.gradientClip { scale *= Float(options.gradientClip / norm) }
+        optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate, gradientScale: scale)
+        if let ema { updateEMA(ema) }
+        return Result(loss: meanLoss, gradientNorm: norm, applied: true, stop: stop)
+    }
+
+    /// The step up to the update: afterwards `model.gradients` holds the gradients summed over the
+    /// micro-batches and ranks (multiply by `gradientScale` for their mean). Returns the mean loss and
+    /// whether any rank asked to stop.
+    public func computeGradients(stopRequested: Bool = false, drawNoise: Bool = true, loadBatch: (_ micro: Int) -> Void,
+                                 beforeGradientSum: () -> Void = {}) -> (loss: Double, stop: Bool) {
+        model.zeroGradients()
+        var localLoss = 0.0
+        for micro in 0..<options.accumulation {
+            loadBatch(micro)
+            // Only the last micro-batch's backward produces final gradients (the others accumulate).
+            if micro == options.accumulation - 1 { ranks.beginGradientSum() }
+            if drawNoise { loss.drawTimestepsAndNoise() }
+            localLoss += Double(loss.forwardBackward(images: images.pointer))
+        }
+        beforeGradientSum()
+        ranks.finishGradientSum()
+        sums[0] = localLoss
+        sums[1] = stopRequested ? 1 : 0
+        ranks.sum(sums.pointer, count: 2)
+        return (sums[0] / Double(options.accumulation * ranks.worldSize), sums[1] > 0)
+    }
+
+    private func updateEMA(_ ema: FloatBuffer) {
+        let e = ema.pointer, p = model.parameters.pointer, w = 1 - Float(options.emaRate)
+        for i in 0..<ema.count { e[i] += w * (p[i] - e[i]) }
+    }
+}

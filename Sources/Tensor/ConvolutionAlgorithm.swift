@@ -1,0 +1,78 @@
+/// How a convolution layer computes its three passes (forward, input gradient, weight gradient).
+/// A layer owns one algorithm, chosen per layer when the model is built; the algorithm owns its
+/// workspace needs (reserved in the model's shared `Workspace`). im2col + sgemm is the default; a
+/// faster one for some shapes (e.g. Winograd for 3×3 stride 1) is another type behind this seam.
+/// Backward adds into the gradients it is given, like every backward pass.
+public protocol ConvolutionAlgorithm: AnyObject {
+    /// For the start-up log: which algorithm runs a layer.
+    var name: String { get }
+    /// output[Cout, N, Hout, Wout] from input[Cin, N, H, W] for `batch` ≤ the capacity it was built for.
+    func forward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int)
+    /// Adds the weight, bias and (when `inputGrad` is not nil) input gradients of the last forward pass's shape.
+    func backward(inputGrad: UnsafeMutablePointer<Float>?, weightGrad: UnsafeMutablePointer<Float>,
+                  biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                  input: UnsafePointer<Float>, weight: UnsafePointer<Float>, batch: Int)
+}
+
+/// Which algorithm a convolution layer uses; models ask for `.im2col` unless told otherwise.
+public enum ConvolutionAlgorithmKind: String, Sendable, CaseIterable {
+    case im2col
+
+    /// Builds the algorithm for a Conv2d of `shape` (its batch is the capacity), reserving its scratch.
+    public func make(_ shape: ConvShape, workspace: Workspace) -> ConvolutionAlgorithm {
+        switch self {
+        case .im2col: Im2colConvolution(shape, workspace: workspace)
+        }
+    }
+}
+
+/// Conv2d as im2col + sgemm (Conv2d.swift).
+public final class Im2colConvolution: ConvolutionAlgorithm {
+    public let shape: ConvShape
+    private let workspace: Workspace
+    public var name: String { "im2col" }
+
+    public init(_ shape: ConvShape, workspace: Workspace) {
+        self.shape = shape; self.workspace = workspace
+        workspace.reserve(shape.columnsCount)
+    }
+
+    public func forward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
+        conv2dForward(output: output, input: input, weight: weight, bias: bias, columns: workspace.pointer,
+                      shape: shape.with(batch: batch))
+    }
+
+    public func backward(inputGrad: UnsafeMutablePointer<Float>?, weightGrad: UnsafeMutablePointer<Float>,
+                         biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, batch: Int) {
+        conv2dBackward(inputGrad: inputGrad, weightGrad: weightGrad, biasGrad: biasGrad, outputGrad: outputGrad,
+                       input: input, weight: weight, columns: workspace.pointer, shape: shape.with(batch: batch))
+    }
+}
+
+/// ConvTranspose2d as sgemm + col2im (ConvTranspose2d.swift).
+public final class Im2colTransposedConvolution: ConvolutionAlgorithm {
+    public let shape: ConvTransposeShape
+    private let workspace: Workspace
+    public var name: String { "im2col" }
+
+    public init(_ shape: ConvTransposeShape, workspace: Workspace) {
+        self.shape = shape; self.workspace = workspace
+        workspace.reserve(shape.columnsCount)
+    }
+
+    public func forward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
+        convTranspose2dForward(output: output, input: input, weight: weight, bias: bias, columns: workspace.pointer,
+                               shape: shape.with(batch: batch))
+    }
+
+    public func backward(inputGrad: UnsafeMutablePointer<Float>?, weightGrad: UnsafeMutablePointer<Float>,
+                         biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, batch: Int) {
+        convTranspose2dBackward(inputGrad: inputGrad, weightGrad: weightGrad, biasGrad: biasGrad, outputGrad: outputGrad,
+                                input: input, weight: weight, columns: workspace.pointer, shape: shape.with(batch: batch))
+    }
+}

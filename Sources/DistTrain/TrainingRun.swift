@@ -25,6 +25,8 @@ final class TrainingRun {
     /// On rank 0: every rank's BatchNorm running statistics [W, n], and their average.
     let rankBuffers, averagedBuffers: FloatBuffer?
     private(set) var step = 0
+    /// Rank 0's lock on the output directory, held until the process ends (nil on the other ranks).
+    let directoryLock: RunDirectoryLock?
     private let log: MetricsLog?
     private let progress: ProgressReporter
 
@@ -48,6 +50,8 @@ final class TrainingRun {
         // Resume: checkpoints in --out, newest first, whose attributes say they belong to this model.
         // The newest one's configuration wins, except where the user changed the length of the run.
         var candidates: [HDF5File] = []
+        // why first: another run may be writing here; nothing may be read as ours or removed before it is.
+        let earlyLock = try RunDirectoryLock.lockExisting(in: c.outputDirectory, communicator: communicator)
         let existing = Checkpoint.all(in: c.outputDirectory)
         if !resume, let newest = existing.first {
             // why: a fresh run here would write over another run's checkpoints.
@@ -133,6 +137,7 @@ final class TrainingRun {
         }
         // Only now, with the data and model checked, does the run leave anything on disk.
         if communicator.isRoot { try makeDirectories(c.outputDirectory + "/samples") }
+        directoryLock = try RunDirectoryLock.lockForWriting(in: c.outputDirectory, holding: earlyLock, communicator: communicator)
         communicator.barrier()
 
         // A checkpoint whose arrays fail their checksums (or that cannot be read) is reported and the

@@ -198,6 +198,7 @@ final class TrainingRun {
             if stallAt == step + 1 && communicator.rank == communicator.size - 1 {
                 while true { sleep(60) }   // a hung rank, for the watchdog's test
             }
+            communicator.step = step + 1   // named in MPI error messages
             let started = DispatchTime.now().uptimeNanoseconds
             let learningRate = c.learningRate(at: step)
             let result = optimizerStep(learningRate: learningRate, poison: injectNaNAt == step + 1)

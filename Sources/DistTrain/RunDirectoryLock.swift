@@ -34,9 +34,7 @@ final class RunDirectoryLock {
     /// already holds it (creating the file), and writes who holds it. Returns the lock on rank 0.
     static func lockForWriting(in directory: String, holding early: RunDirectoryLock?, communicator: Communicator) throws -> RunDirectoryLock? {
         try agree(communicator) {
-            // (`early` is for another path when a resumed checkpoint names another output directory.)
-            let held = early?.path == directory + "/" + fileName ? early : nil
-            guard let lock = try held ?? attempt(directory, create: true) else { return nil }
+            guard let lock = try early ?? attempt(directory, create: true) else { return nil }
             try lock.writeHolder(Holder.current())
             return lock
         }

@@ -81,6 +81,7 @@ final class TrainingRun {
             if requested.steps != 0 { c.steps = requested.steps }
             c.collectiveTimeout = requested.collectiveTimeout
             c.maxNonfiniteSteps = requested.maxNonfiniteSteps
+            c.outputDirectory = requested.outputDirectory   // the directory resumed (and locked), even if it was moved
             if saved.worldSize != communicator.size {
                 // Another number of ranks: the same global batch, split anew (see README, "Resuming").
                 let perStep = saved.globalBatch / saved.accumulation

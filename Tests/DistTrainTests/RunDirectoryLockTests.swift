@@ -121,6 +121,22 @@ import Testing
         #expect(Self.checkpoints(dir + "/\(out)").last == String(format: "ckpt-%08d.h5", savedStep + 10))
     }
 
+    /// The checkpoint's configuration records the --out it was written under; a resumed run must still
+    /// write (and lock) the directory it was given, not the old one.
+    @Test func aMovedRunResumesIntoTheDirectoryItWasGiven() throws {
+        let dir = try BinaryRunner.temporaryDirectory("lock-moved")
+        try Self.prepareMoons(in: dir)
+        let short = ["train", "--model", "mlp", "--data", "moons.h5", "--batch-size", "64", "--sample-count", "0"]
+        let first = try BinaryRunner.run(short + ["--steps", "10", "--out", "before-move"], in: dir)
+        try #require(first.status == 0, "\(first.stderr)")
+        try FileManager.default.moveItem(atPath: dir + "/before-move", toPath: dir + "/after-move")
+        let resumed = try BinaryRunner.run(short + ["--steps", "20", "--out", "after-move", "--resume", "--require-checkpoint"], in: dir)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(Self.checkpoints(dir + "/after-move") == ["ckpt-00000010.h5", "ckpt-00000020.h5"])
+        #expect(!FileManager.default.fileExists(atPath: dir + "/before-move"), "the resumed run wrote under the old --out")
+        #expect(Self.holder(dir + "/after-move")["pid"] != nil)
+    }
+
     @Test func aKilledRunsLockFileDoesNotBlockItsResume() throws {
         let dir = try BinaryRunner.temporaryDirectory("lock-stale")
         try Self.prepareMoons(in: dir)

@@ -25,13 +25,15 @@ final class RunDirectoryLock {
     /// already has one (a directory without one has no run of ours to protect yet; creating the file
     /// here would leave a new file behind should the run then fail on bad input). Nothing is written.
     /// Returns the lock on rank 0 when it took one, nil elsewhere; throws on every rank when another
-    /// run holds it.
+    /// run holds it. (Until `lockForWriting`, a few seconds, the file still names its previous holder.)
     static func lockExisting(in directory: String, communicator: Communicator) throws -> RunDirectoryLock? {
         try agree(communicator) { try attempt(directory, create: false) }
     }
 
     /// Once the run is about to write (the directory exists): rank 0 takes the lock unless `early`
     /// already holds it (creating the file), and writes who holds it. Returns the lock on rank 0.
+    /// Refused here only when two runs started on a directory that did not exist yet; the loser may
+    /// have created the bare directories, which the winner creates anyway.
     static func lockForWriting(in directory: String, holding early: RunDirectoryLock?, communicator: Communicator) throws -> RunDirectoryLock? {
         try agree(communicator) {
             guard let lock = try early ?? attempt(directory, create: true) else { return nil }

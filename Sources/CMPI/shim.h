@@ -17,6 +17,9 @@ static inline MPI_Status  *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; 
 static inline MPI_Request  cmpi_request_null(void)  { return MPI_REQUEST_NULL; }
 static inline MPI_Status  *cmpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 static inline MPI_Datatype cmpi_int32(void)         { return MPI_INT32_T; }
+// Errors come back as return codes (checked by Communicator) instead of ending the process in Open MPI.
+static inline MPI_Errhandler cmpi_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline int          cmpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 // Open MPI's nonblocking allreduce mallocs and frees a temporary buffer the size of its message on
 // every call. Keeping freed memory in glibc's heap (no trimming, and no mmap at all: glibc maps any
 // block above 32 MiB afresh, and the buckets holding one large tensor are that big) lets the next

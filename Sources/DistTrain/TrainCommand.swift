@@ -77,6 +77,8 @@ struct TrainCommand: ParsableCommand {
     var crashAt: String?
     @Option(help: ArgumentHelp("Milliseconds to wait after backward before collecting the gradient sums, so that the communication thread finishes first; for tests.", visibility: .hidden))
     var delayAllreduceWaitMs: UInt32 = 0
+    @Option(help: ArgumentHelp("Make the last rank pass an invalid count to the loss allreduce at this step (a real MPI error); for tests.", visibility: .hidden))
+    var mpiFaultAt: Int = 0
 
     func validate() throws {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
@@ -118,6 +120,7 @@ struct TrainCommand: ParsableCommand {
                 maxNonfiniteSteps: maxNonfiniteSteps)
             StopRequest.install()
             CrashPoint.configure(crashAt, isRoot: world.isRoot)
+            world.invalidAllreduceAtStep = mpiFaultAt
             let run = try TrainingRun(configuration, epochs: epochs, communicator: world, resume: resume,
                                       requireCheckpoint: requireCheckpoint)
             run.allreducer.delayBeforeWaitMicroseconds = delayAllreduceWaitMs * 1000

@@ -22,6 +22,8 @@ final class TrainingRun {
     /// On rank 0: every rank's BatchNorm running statistics [W, n], and their average.
     let rankBuffers, averagedBuffers: FloatBuffer?
     private(set) var step = 0
+    /// Rank 0's lock on the output directory, held until the process ends (nil on the other ranks).
+    let directoryLock: RunDirectoryLock?
     private let log: MetricsLog?
     private let progress: ProgressReporter
 
@@ -38,6 +40,8 @@ final class TrainingRun {
         // Resume: checkpoints in --out, newest first, whose attributes say they belong to this model.
         // The newest one's configuration wins, except where the user changed the length of the run.
         var candidates: [HDF5File] = []
+        // why first: another run may be writing here; nothing may be read as ours or removed before it is.
+        let earlyLock = try RunDirectoryLock.lockExisting(in: c.outputDirectory, communicator: communicator)
         let existing = Checkpoint.all(in: c.outputDirectory)
         if !resume, let newest = existing.first {
             // why: a fresh run here would write over another run's checkpoints.
@@ -67,6 +71,7 @@ final class TrainingRun {
             if requested.steps != 0 { c.steps = requested.steps }
             c.collectiveTimeout = requested.collectiveTimeout
             c.maxNonfiniteSteps = requested.maxNonfiniteSteps
+            c.outputDirectory = requested.outputDirectory   // the directory resumed (and locked), even if it was moved
             if saved.worldSize != communicator.size {
                 // Another number of ranks: the same global batch, split anew (see README, "Resuming").
                 let perStep = saved.globalBatch / saved.accumulation
@@ -122,6 +127,7 @@ final class TrainingRun {
         averagedBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count) : nil
         // Only now, with the data and model checked, does the run leave anything on disk.
         if communicator.isRoot { try makeDirectories(c.outputDirectory + "/samples") }
+        directoryLock = try RunDirectoryLock.lockForWriting(in: c.outputDirectory, holding: earlyLock, communicator: communicator)
         communicator.barrier()
 
         // A checkpoint whose arrays fail their checksums (or that cannot be read) is reported and the
@@ -182,6 +188,7 @@ final class TrainingRun {
             if stallAt == step + 1 && communicator.rank == communicator.size - 1 {
                 while true { sleep(60) }   // a hung rank, for the watchdog's test
             }
+            communicator.step = step + 1   // named in MPI error messages
             let started = DispatchTime.now().uptimeNanoseconds
             let learningRate = c.learningRate(at: step)
             let result = optimizerStep(learningRate: learningRate, poison: injectNaNAt == step + 1)

@@ -13,21 +13,14 @@ struct CheckpointModel {
     /// Loads the weights (the EMA weights when the checkpoint has them and `useEMA`) into a model whose
     /// activations hold `batchCapacity` samples.
     init(path: String, batchCapacity: Int, useEMA: Bool) throws {
-        let file = try HDF5File.open(path)
-        guard file.attribute("format") == Checkpoint.format else { throw IOError(path: path, "not a disttrain checkpoint") }
-        guard let kindName = file.attribute("model"), let kind = ModelKind(rawValue: kindName) else {
-            throw IOError(path: path, "unknown model '\(file.attribute("model") ?? "")'")
-        }
-        let shape = (file.attribute("sample_shape") ?? "").split(separator: ",").compactMap { Int($0) }
-        guard !shape.isEmpty else { throw IOError(path: path, "no sample_shape attribute") }
-        let validated = try Checkpoint.validate(path, modelKind: kind.rawValue, sampleShape: shape)
-        self.kind = kind
-        model = kind.make(sampleShape: shape, batchCapacity: batchCapacity)
-        let ema = useEMA && validated.contains("ema") ? FloatBuffer(count: model.parameters.count) : nil
-        let contents = try Checkpoint.load(validated, model: model, optimizer: nil, ema: ema)
+        let reader = try CheckpointReader(path)
+        kind = reader.metadata.model
+        model = kind.make(sampleShape: reader.metadata.sampleShape, batchCapacity: batchCapacity)
+        let ema = useEMA && reader.containsEMA ? FloatBuffer(count: model.parameters.count) : nil
+        _ = try reader.load(into: model, optimizer: nil, ema: ema)
         if let ema { model.parameters.copy(from: ema) }
-        configuration = contents.configuration
-        schedule = NoiseSchedule(NoiseSchedule.Kind(rawValue: configuration.schedule) ?? .linear)
+        configuration = reader.metadata.configuration
+        schedule = NoiseSchedule(configuration.schedule)
         model.training = false
     }
 }

@@ -140,6 +140,14 @@ final class TrainingRun {
         if step == 0 && resume.requireCheckpoint && !candidates.isEmpty {
             throw RunFailure("--require-checkpoint: no readable checkpoint in \(c.outputDirectory)")
         }
+        if !candidates.isEmpty {
+            // why: every rank chose from the same files, but a read that fails on one rank only would
+            // leave the ranks at different steps, running different numbers of collectives.
+            let lowest = -communicator.allreduceMax(-Double(step)), highest = communicator.allreduceMax(Double(step))
+            guard lowest == highest else {
+                throw RunFailure("the ranks resumed from different checkpoints (steps \(Int(lowest)) to \(Int(highest))): a checkpoint in \(c.outputDirectory) could be read on some ranks and not on others")
+            }
+        }
         // Only now, with the data, model and checkpoint checked, does the run leave anything on disk.
         if communicator.isRoot { try makeDirectories(c.outputDirectory + "/samples") }
         communicator.barrier()

@@ -21,11 +21,11 @@ struct SamplerOptions: ParsableArguments {
     enum Kind: String, ExpressibleByArgument, CaseIterable { case ddpm, ddim }
 
     @Option(help: "Sampler: ddpm (all T steps, ancestral) or ddim.")
-    var sampler: Kind = .ddim
+    var sampler: Kind = TrainingConfiguration.defaults.sampler
     @Option(help: "DDIM steps.")
-    var samplerSteps: Int = 50
+    var samplerSteps: Int = TrainingConfiguration.defaults.samplerSteps
     @Option(help: "DDIM η (0: deterministic).")
-    var eta: Double = 0
+    var eta: Double = TrainingConfiguration.defaults.eta
 
     func validate() throws {
         guard samplerSteps >= 1, samplerSteps <= 1000 else { throw ValidationError("--sampler-steps must be in 1…1000, got \(samplerSteps)") }

@@ -3,7 +3,7 @@ import IO
 import Models
 import Tensor
 
-/// A model rebuilt from a checkpoint for inference: its kind and sample shape come from the file.
+/// A model rebuilt from a checkpoint for inference: its architecture and sample shape come from the file.
 struct CheckpointModel {
     let architecture: ModelArchitecture
     let model: Denoiser
@@ -13,22 +13,16 @@ struct CheckpointModel {
     /// Loads the weights (the EMA weights when the checkpoint has them and `useEMA`) into a model whose
     /// activations hold `batchCapacity` samples.
     init(path: String, batchCapacity: Int, useEMA: Bool) throws {
-        let file = try HDF5File.open(path)
-        guard file.attribute("format") == Checkpoint.format else { throw IOError(path: path, "not a disttrain checkpoint") }
-        guard let name = file.attribute("model"), let architecture = ModelArchitecture.named(name) else {
-            throw IOError(path: path, "unknown model '\(file.attribute("model") ?? "")'")
-        }
-        let shape = (file.attribute("sample_shape") ?? "").split(separator: ",").compactMap { Int($0) }
-        guard !shape.isEmpty else { throw IOError(path: path, "no sample_shape attribute") }
+        let reader = try CheckpointReader(path)
+        architecture = reader.metadata.model
+        let shape = reader.metadata.sampleShape
         if let problem = architecture.validate(shape) { throw IOError(path: path, "sample_shape \(shape): \(problem)") }
-        let validated = try Checkpoint.validate(path, modelKind: architecture.name, sampleShape: shape)
-        self.architecture = architecture
         model = architecture.build(shape, batchCapacity)
-        let ema = useEMA && validated.contains("ema") ? FloatBuffer(count: model.parameters.count) : nil
-        let contents = try Checkpoint.load(validated, model: model, optimizer: nil, ema: ema)
+        let ema = useEMA && reader.containsEMA ? FloatBuffer(count: model.parameters.count) : nil
+        _ = try reader.load(into: model, optimizer: nil, ema: ema)
         if let ema { model.parameters.copy(from: ema) }
-        configuration = contents.configuration
-        schedule = NoiseSchedule(NoiseSchedule.Kind(rawValue: configuration.schedule) ?? .linear)
+        configuration = reader.metadata.configuration
+        schedule = NoiseSchedule(configuration.schedule)
         model.training = false
     }
 }

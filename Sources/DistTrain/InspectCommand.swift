@@ -19,6 +19,9 @@ struct InspectCommand: ParsableCommand {
             print("  step \(step), created \(f.attribute("created") ?? "?")")
             let names = (try? f.members(of: "model")) ?? []
             print("  \(names.count) tensors under /model; EMA: \(f.contains("ema") ? "yes" : "no")")
+            if let path = f.attribute("data_path") {
+                print("  trained on \(path): \(f.attribute("data_count") ?? "?") samples of [\(f.attribute("data_sample_shape") ?? "?")], \(f.attribute("data_dtype") ?? "?"), fingerprint \(f.attribute("data_fingerprint") ?? "?")")
+            }
             if let json = f.attribute("configuration") { print("  configuration \(json)") }
             return
         }

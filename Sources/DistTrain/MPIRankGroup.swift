@@ -7,9 +7,6 @@ final class MPIRankGroup: RankGroup {
     let communicator: Communicator
     let allreducer: GradientAllreducer
     let watchdog: CollectiveWatchdog?
-    /// The step being computed (1-based), for the watchdog's message.
-    var step = 0
-
     init(communicator: Communicator, allreducer: GradientAllreducer, watchdog: CollectiveWatchdog?) {
         self.communicator = communicator; self.allreducer = allreducer; self.watchdog = watchdog
     }
@@ -20,11 +17,11 @@ final class MPIRankGroup: RankGroup {
 
     func finishGradientSum() {
         guard let watchdog else { return allreducer.finish() }
-        watchdog.guarding("the gradient allreduce", step: step) { allreducer.finish() }
+        watchdog.guarding("the gradient allreduce", step: communicator.step) { allreducer.finish() }
     }
 
     func sum(_ values: UnsafeMutablePointer<Double>, count: Int) {
         guard let watchdog else { return communicator.allreduceSum(values, count: count) }
-        watchdog.guarding("the loss allreduce", step: step) { communicator.allreduceSum(values, count: count) }
+        watchdog.guarding("the loss allreduce", step: communicator.step) { communicator.allreduceSum(values, count: count) }
     }
 }

@@ -13,10 +13,10 @@ struct TrainCommand: ParsableCommand {
             checkpoints, samples and metrics under --out.
             """)
 
-    @Option(help: "HDF5 dataset with /images [N, C, H, W] (uint8 or float32 in [−1, 1]). Default: data/fashion-mnist-32.h5, built from Debian's dataset-fashion-mnist on first use.")
+    @Option(help: "HDF5 dataset with /images [N, C, H, W] (uint8 or float32 in [−1, 1]). Default: data/fashion-mnist-32.h5, built from Debian's dataset-fashion-mnist on first use; with --resume, the checkpoint's data (given with --resume, it must be the data the checkpoint was trained on, see --allow-other-data).")
     var data: String?
-    @Option(help: ArgumentHelp("Model: \(ModelArchitecture.listing)."))
-    var model: ModelArchitecture = .cnnLarge
+    @Option(help: ArgumentHelp("Model: \(ModelArchitecture.listing). Default: cnn-large; with --resume, the checkpoint's."))
+    var model: ModelArchitecture?
     @Option(parsing: .unconditional, help: "Images per rank per step. Default: 128 split over the ranks (the reference run's global batch).")
     var batchSize: Int?
     @Option(parsing: .unconditional, help: "Optimizer steps of the run.")
@@ -24,49 +24,51 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Epochs of the run (used when --steps is not given).")
     var epochs: Int = 1
     @Option(name: .customLong("lr"), parsing: .unconditional, help: "Adam learning rate at step 0; it decays linearly to 0 over the run.")
-    var learningRate: Double = 1e-3
+    var learningRate: Double = TrainingConfiguration.defaults.learningRate
     @Option(parsing: .unconditional, help: "Steps of linear learning-rate warm-up.")
-    var warmup: Int = 0
+    var warmup: Int = TrainingConfiguration.defaults.warmupSteps
     @Option(help: "Seed of the initialisation, data order, timesteps and noise.")
-    var seed: UInt64 = 0
+    var seed: UInt64 = TrainingConfiguration.defaults.seed
     @Option(name: .customLong("out"), help: "Output directory: checkpoints, samples, metrics.")
-    var outputDirectory: String = "runs/default"
+    var outputDirectory: String = TrainingConfiguration.defaults.outputDirectory
     @Option(parsing: .unconditional, help: "Write a checkpoint every N steps (and at the end).")
-    var checkpointEvery: Int = 1000
+    var checkpointEvery: Int = TrainingConfiguration.defaults.checkpointEvery
     @Option(parsing: .unconditional, help: "Checkpoints to keep.")
-    var keep: Int = 3
+    var keep: Int = TrainingConfiguration.defaults.keepCheckpoints
     @Option(parsing: .unconditional, help: "Write a sample grid every N steps (0: only at the end).")
-    var sampleEvery: Int = 0
+    var sampleEvery: Int = TrainingConfiguration.defaults.sampleEvery
     @Option(parsing: .unconditional, help: "Samples per grid (0: none).")
-    var sampleCount: Int = 16
+    var sampleCount: Int = TrainingConfiguration.defaults.sampleCount
     @OptionGroup(title: "Sampling")
     var sampling: SamplerOptions
     @Option(parsing: .unconditional, help: "EMA decay of the weights, e.g. 0.9999 (0: off). Samples use the EMA weights when on.")
-    var emaRate: Double = 0
+    var emaRate: Double = TrainingConfiguration.defaults.emaRate
     @Option(parsing: .unconditional, help: "Clip the global gradient norm to this value (0: off).")
-    var gradClip: Double = 0
+    var gradClip: Double = TrainingConfiguration.defaults.gradientClip
     @Option(parsing: .unconditional, help: "Micro-batches accumulated per optimizer step.")
-    var accumulate: Int = 1
+    var accumulate: Int = TrainingConfiguration.defaults.accumulation
     @Option(help: "Noise schedule.")
-    var schedule: NoiseSchedule.Kind = .linear
+    var schedule: NoiseSchedule.Kind = TrainingConfiguration.defaults.schedule
     @Flag(help: "Synchronise BatchNorm statistics over the ranks.")
     var syncBn = false
     @Option(parsing: .unconditional, help: "Gradient allreduce bucket size in MiB (smaller buckets start sooner during backward).")
-    var bucketMb: Double = 4
+    var bucketMb: Double = TrainingConfiguration.defaults.bucketMegabytes
     @Flag(help: "Allreduce all gradients after backward instead of overlapping it (for comparison).")
     var noOverlap = false
     @Option(parsing: .unconditional, help: "Log every N steps.")
-    var logEvery: Int = 10
+    var logEvery: Int = TrainingConfiguration.defaults.logEvery
     @Option(parsing: .unconditional, help: "Threads per rank for OpenBLAS and the kernels.")
     var threads: Int = 1
     @Flag(help: "Continue from the latest checkpoint in --out (a fresh start, with a notice, when there is none).")
     var resume = false
     @Flag(help: "With --resume: fail instead of starting fresh when no usable checkpoint exists.")
     var requireCheckpoint = false
+    @Flag(help: "With --resume and --data: continue on data other than the checkpoint's (another file, count or contents); the data order then restarts, every rank beginning a fresh epoch 0 of its new shard.")
+    var allowOtherData = false
     @Option(parsing: .unconditional, help: "Seconds a blocking collective (allreduce, gather) may take before the job is ended, naming it (0: never).")
-    var collectiveTimeout: Double = 900
+    var collectiveTimeout: Double = TrainingConfiguration.defaults.collectiveTimeout
     @Option(parsing: .unconditional, help: "Stop after this many consecutive steps with a non-finite loss or gradient (each is skipped).")
-    var maxNonfiniteSteps: Int = 10
+    var maxNonfiniteSteps: Int = TrainingConfiguration.defaults.maxNonfiniteSteps
     @Option(help: ArgumentHelp("Stop (with a checkpoint) after this step, as if interrupted; for tests.", visibility: .hidden))
     var haltAfter: Int?
     @Option(help: ArgumentHelp("Put a NaN into the last rank's batch at this step; for tests.", visibility: .hidden))
@@ -98,6 +100,7 @@ struct TrainCommand: ParsableCommand {
         guard collectiveTimeout >= 0 else { throw ValidationError("--collective-timeout must not be negative, got \(collectiveTimeout)") }
         guard maxNonfiniteSteps >= 1 else { throw ValidationError("--max-nonfinite-steps must be at least 1, got \(maxNonfiniteSteps)") }
         guard !requireCheckpoint || resume else { throw ValidationError("--require-checkpoint only makes sense with --resume") }
+        guard !allowOtherData || resume else { throw ValidationError("--allow-other-data only makes sense with --resume") }
     }
 
     func run() throws {
@@ -106,23 +109,26 @@ struct TrainCommand: ParsableCommand {
         do {
             BLAS.threads = threads
             kernelThreads = threads
-            let path = try data ?? DefaultDataset.ensure(communicator: world)
+            // With --resume and a checkpoint, no --data means the checkpoint's data (TrainingRun decides).
+            let resumable = resume && !Checkpoint.all(in: outputDirectory).isEmpty
+            let path = try data ?? (resumable ? DefaultDataset.path : DefaultDataset.ensure(communicator: world))
             // 0 stands for "the reference's global batch of 128 split over the ranks"; a resumed run takes
             // its batch from the checkpoint instead (TrainingRun decides).
             let batch = batchSize ?? 0
             let configuration = TrainingConfiguration(
-                data: path, model: model.name, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
+                data: path, model: model ?? TrainingConfiguration.defaults.model, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
                 warmupSteps: warmup, seed: seed, outputDirectory: outputDirectory, checkpointEvery: checkpointEvery,
-                keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler.rawValue,
+                keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler,
                 samplerSteps: sampling.samplerSteps, eta: sampling.eta, emaRate: emaRate, gradientClip: gradClip, accumulation: accumulate,
-                schedule: schedule.rawValue, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
+                schedule: schedule, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
                 logEvery: logEvery, worldSize: world.size, collectiveTimeout: collectiveTimeout,
                 maxNonfiniteSteps: maxNonfiniteSteps)
             StopRequest.install()
             CrashPoint.configure(crashAt, isRoot: world.isRoot)
             world.invalidAllreduceAtStep = mpiFaultAt
-            let run = try TrainingRun(configuration, epochs: epochs, communicator: world, resume: resume,
-                                      requireCheckpoint: requireCheckpoint)
+            let run = try TrainingRun(configuration, epochs: epochs, communicator: world,
+                                      resume: ResumeRequest(enabled: resume, requireCheckpoint: requireCheckpoint, explicitData: data != nil,
+                                                            explicitModel: model != nil, allowOtherData: allowOtherData))
             run.allreducer.delayBeforeWaitMicroseconds = delayAllreduceWaitMs * 1000
             if try run.train(haltAfter: haltAfter, injectNaNAt: injectNanAt, stallAt: stallAt) == .stoppedBySignal {
                 Communicator.finalizeIfStarted()

@@ -1,37 +1,43 @@
 import Foundation
+import Models
 
-/// Everything that defines a training run; stored as JSON in every checkpoint.
-struct TrainingConfiguration: Codable, Equatable {
-    var data: String
-    var model: String
-    /// Images per rank per micro-step.
-    var batchSize: Int
-    /// Optimizer steps of the whole run (K in lr_k = lr_0·(1 − k/K)).
-    var steps: Int
-    var learningRate: Double
-    var warmupSteps: Int
-    var seed: UInt64
-    var outputDirectory: String
-    var checkpointEvery: Int
-    var keepCheckpoints: Int
-    var sampleEvery: Int
-    var sampleCount: Int
-    var sampler: String
-    var samplerSteps: Int
-    var eta: Double
-    var emaRate: Double
-    var gradientClip: Double
-    var accumulation: Int
-    var schedule: String
-    var syncBatchNorm: Bool
-    var bucketMegabytes: Double
-    var overlap: Bool
-    var logEvery: Int
-    var worldSize: Int
+/// Everything that defines a training run; stored as JSON in every checkpoint. The initial values
+/// are the defaults of a fresh run: `train`'s options start from them, and a checkpoint written
+/// before a field existed decodes with them (see `init(from:)`).
+struct TrainingConfiguration: Equatable {
+    var data: String = DefaultDataset.path
+    var model: ModelArchitecture = .cnnLarge
+    /// Images per rank per micro-step (0: the reference's global batch of 128 split over the ranks).
+    var batchSize: Int = 0
+    /// Optimizer steps of the whole run (K in lr_k = lr_0·(1 − k/K); 0: from --epochs).
+    var steps: Int = 0
+    var learningRate: Double = 1e-3
+    var warmupSteps: Int = 0
+    var seed: UInt64 = 0
+    var outputDirectory: String = "runs/default"
+    var checkpointEvery: Int = 1000
+    var keepCheckpoints: Int = 3
+    var sampleEvery: Int = 0
+    var sampleCount: Int = 16
+    var sampler: SamplerOptions.Kind = .ddim
+    var samplerSteps: Int = 50
+    var eta: Double = 0
+    var emaRate: Double = 0
+    var gradientClip: Double = 0
+    var accumulation: Int = 1
+    var schedule: NoiseSchedule.Kind = .linear
+    var syncBatchNorm: Bool = false
+    var bucketMegabytes: Double = 4
+    var overlap: Bool = true
+    var logEvery: Int = 10
+    var worldSize: Int = 1
     /// Seconds a blocking collective may take before the watchdog ends the job (0: off).
     var collectiveTimeout: Double = 900
     /// Consecutive steps with non-finite loss or gradients after which the run stops.
     var maxNonfiniteSteps: Int = 10
+
+    /// The one place a fresh run's defaults come from.
+    static let defaults = TrainingConfiguration()
 
     /// Images per optimizer step over all ranks.
     var globalBatch: Int { batchSize * accumulation * worldSize }
@@ -50,5 +56,97 @@ struct TrainingConfiguration: Codable, Equatable {
 
     static func from(json: String) throws -> TrainingConfiguration {
         try JSONDecoder().decode(TrainingConfiguration.self, from: Data(json.utf8))
+    }
+}
+
+/// The JSON keeps the names and string values of format version 1. Decoding never rejects a
+/// configuration for a missing field (it takes the default) or an unknown one (ignored), only for a
+/// value of the wrong type or an unknown model, sampler or schedule name.
+extension TrainingConfiguration: Codable {
+    enum CodingKeys: String, CodingKey {
+        case data, model, batchSize, steps, learningRate, warmupSteps, seed, outputDirectory, checkpointEvery,
+             keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, emaRate, gradientClip,
+             accumulation, schedule, syncBatchNorm, bucketMegabytes, overlap, logEvery, worldSize,
+             collectiveTimeout, maxNonfiniteSteps
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainingConfiguration.defaults
+        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
+            try c.decodeIfPresent(T.self, forKey: key) ?? fallback
+        }
+        func named<T: RawRepresentable & CaseIterable>(_ key: CodingKeys, _ fallback: T) throws -> T where T.RawValue == String {
+            guard let name = try c.decodeIfPresent(String.self, forKey: key) else { return fallback }
+            guard let known = T(rawValue: name) else {
+                let choices = T.allCases.map(\.rawValue).joined(separator: ", ")
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "unknown \(key.rawValue) '\(name)' (this build knows \(choices))")
+            }
+            return known
+        }
+        data = try value(.data, d.data)
+        if let name = try c.decodeIfPresent(String.self, forKey: .model) {
+            guard let known = ModelArchitecture.named(name) else {
+                let choices = ModelArchitecture.all.map(\.name).joined(separator: ", ")
+                throw DecodingError.dataCorruptedError(forKey: .model, in: c, debugDescription: "unknown model '\(name)' (this build knows \(choices))")
+            }
+            model = known
+        } else {
+            model = d.model
+        }
+        batchSize = try value(.batchSize, d.batchSize)
+        steps = try value(.steps, d.steps)
+        learningRate = try value(.learningRate, d.learningRate)
+        warmupSteps = try value(.warmupSteps, d.warmupSteps)
+        seed = try value(.seed, d.seed)
+        outputDirectory = try value(.outputDirectory, d.outputDirectory)
+        checkpointEvery = try value(.checkpointEvery, d.checkpointEvery)
+        keepCheckpoints = try value(.keepCheckpoints, d.keepCheckpoints)
+        sampleEvery = try value(.sampleEvery, d.sampleEvery)
+        sampleCount = try value(.sampleCount, d.sampleCount)
+        sampler = try named(.sampler, d.sampler)
+        samplerSteps = try value(.samplerSteps, d.samplerSteps)
+        eta = try value(.eta, d.eta)
+        emaRate = try value(.emaRate, d.emaRate)
+        gradientClip = try value(.gradientClip, d.gradientClip)
+        accumulation = try value(.accumulation, d.accumulation)
+        schedule = try named(.schedule, d.schedule)
+        syncBatchNorm = try value(.syncBatchNorm, d.syncBatchNorm)
+        bucketMegabytes = try value(.bucketMegabytes, d.bucketMegabytes)
+        overlap = try value(.overlap, d.overlap)
+        logEvery = try value(.logEvery, d.logEvery)
+        worldSize = try value(.worldSize, d.worldSize)
+        collectiveTimeout = try value(.collectiveTimeout, d.collectiveTimeout)
+        maxNonfiniteSteps = try value(.maxNonfiniteSteps, d.maxNonfiniteSteps)
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(data, forKey: .data)
+        try c.encode(model.name, forKey: .model)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(warmupSteps, forKey: .warmupSteps)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(outputDirectory, forKey: .outputDirectory)
+        try c.encode(checkpointEvery, forKey: .checkpointEvery)
+        try c.encode(keepCheckpoints, forKey: .keepCheckpoints)
+        try c.encode(sampleEvery, forKey: .sampleEvery)
+        try c.encode(sampleCount, forKey: .sampleCount)
+        try c.encode(sampler.rawValue, forKey: .sampler)
+        try c.encode(samplerSteps, forKey: .samplerSteps)
+        try c.encode(eta, forKey: .eta)
+        try c.encode(emaRate, forKey: .emaRate)
+        try c.encode(gradientClip, forKey: .gradientClip)
+        try c.encode(accumulation, forKey: .accumulation)
+        try c.encode(schedule.rawValue, forKey: .schedule)
+        try c.encode(syncBatchNorm, forKey: .syncBatchNorm)
+        try c.encode(bucketMegabytes, forKey: .bucketMegabytes)
+        try c.encode(overlap, forKey: .overlap)
+        try c.encode(logEvery, forKey: .logEvery)
+        try c.encode(worldSize, forKey: .worldSize)
+        try c.encode(collectiveTimeout, forKey: .collectiveTimeout)
+        try c.encode(maxNonfiniteSteps, forKey: .maxNonfiniteSteps)
     }
 }

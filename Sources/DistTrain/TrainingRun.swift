@@ -19,6 +19,8 @@ final class TrainingRun {
     let ema, parked: FloatBuffer?
     let sampler: DiffusionSampler
     let watchdog: CollectiveWatchdog
+    /// The data this run trains on, as its checkpoints record them.
+    let dataIdentity: DatasetIdentity
     /// On rank 0: every rank's BatchNorm running statistics [W, n], and their average.
     let rankBuffers, averagedBuffers: FloatBuffer?
     private(set) var step = 0
@@ -27,65 +29,26 @@ final class TrainingRun {
     private let log: MetricsLog?
     private let progress: ProgressReporter
 
-    init(_ requested: TrainingConfiguration, epochs: Int, communicator: Communicator, resume: Bool,
-         requireCheckpoint: Bool = false) throws {
+    init(_ requested: TrainingConfiguration, epochs: Int, communicator: Communicator, resume: ResumeRequest) throws {
         self.communicator = communicator
-        var c = requested
-        guard let architecture = ModelArchitecture.named(c.model) else { throw RunFailure("unknown model '\(c.model)'") }
-        self.architecture = architecture
+        // why first: another run may be writing here; nothing may be read as ours or removed before it is.
+        let earlyLock = try RunDirectoryLock.lockExisting(in: requested.outputDirectory, communicator: communicator)
+        // Resume: the newest checkpoint with sound metadata says which model, data and settings to continue.
+        let candidates = try Self.checkpointsToResume(in: requested.outputDirectory, resume: resume, communicator: communicator)
+        var c = try candidates.first.map { try Self.resumedConfiguration(from: $0, requested: requested, resume: resume, communicator: communicator) } ?? requested
+        // why: `train` skips building the default dataset when --out holds checkpoints; none was usable.
+        if candidates.isEmpty && resume.enabled && !resume.explicitData { c.data = try DefaultDataset.ensure(communicator: communicator) }
+        architecture = c.model
         let info = try DatasetInfo.inspect(c.data)
         if let problem = architecture.validate(info.sampleShape) { throw RunFailure("\(c.data): \(problem)") }
         let perRank = info.count / communicator.size
 
-        // Resume: checkpoints in --out, newest first, whose attributes say they belong to this model.
-        // The newest one's configuration wins, except where the user changed the length of the run.
-        var candidates: [HDF5File] = []
-        // why first: another run may be writing here; nothing may be read as ours or removed before it is.
-        let earlyLock = try RunDirectoryLock.lockExisting(in: c.outputDirectory, communicator: communicator)
-        let existing = Checkpoint.all(in: c.outputDirectory)
-        if !resume, let newest = existing.first {
-            // why: a fresh run here would write over another run's checkpoints.
-            throw RunFailure("\(c.outputDirectory) already holds checkpoints (newest \(newest)): pass --resume to continue that run, or choose another --out")
+        for candidate in candidates {
+            do { try candidate.requireMatch(model: architecture, sampleShape: info.sampleShape) } catch { throw RunFailure("cannot --resume: \(error)") }
         }
-        if resume {
-            if communicator.isRoot { Checkpoint.removeLeftovers(in: c.outputDirectory) }
-            for path in existing {
-                do {
-                    candidates.append(try Checkpoint.validate(path, modelKind: architecture.name, sampleShape: info.sampleShape))
-                } catch let mismatch as Checkpoint.Mismatch {
-                    // A sound checkpoint of something else: continuing or starting over would both be wrong.
-                    throw RunFailure("cannot --resume: \(mismatch)")
-                } catch {
-                    if communicator.isRoot { note("skipping unreadable \(path): \(error)") }
-                }
-            }
-            if candidates.isEmpty {
-                if requireCheckpoint { throw RunFailure("--require-checkpoint: no usable checkpoint in \(c.outputDirectory)") }
-                if communicator.isRoot { note("--resume: no checkpoint in \(c.outputDirectory); starting fresh") }
-            }
-        }
-        var reshard = false
-        if let newest = candidates.first {
-            let saved = try Checkpoint.configuration(of: newest)
-            c = saved
-            if requested.steps != 0 { c.steps = requested.steps }
-            c.collectiveTimeout = requested.collectiveTimeout
-            c.maxNonfiniteSteps = requested.maxNonfiniteSteps
-            c.outputDirectory = requested.outputDirectory   // the directory resumed (and locked), even if it was moved
-            if saved.worldSize != communicator.size {
-                // Another number of ranks: the same global batch, split anew (see README, "Resuming").
-                let perStep = saved.globalBatch / saved.accumulation
-                guard perStep % communicator.size == 0 else {
-                    throw RunFailure("\(newest.path): its global batch of \(saved.globalBatch) (\(saved.batchSize) per rank × \(saved.accumulation) accumulation × \(saved.worldSize) ranks) cannot be split over \(communicator.size) ranks; resume with a number of ranks that divides \(perStep)")
-                }
-                c.batchSize = perStep / communicator.size
-                c.worldSize = communicator.size
-                reshard = true
-                if communicator.isRoot {
-                    note("\(newest.path) was written by \(saved.worldSize) rank(s); continuing on \(communicator.size) with batch \(c.batchSize) per rank (same global batch \(c.globalBatch)); the data order and noise continue from new per-rank streams")
-                }
-            }
-        }
+        dataIdentity = try DatasetIdentity(info)
+        // Refused here, before anything is built or written, when the newest checkpoint was trained on other data.
+        if let newest = candidates.first { _ = try Self.dataContinuity(of: newest, given: dataIdentity, resume: resume) }
         if c.batchSize == 0 {
             guard 128 % communicator.size == 0 else {
                 throw RunFailure("the default global batch of 128 does not split over \(communicator.size) ranks: pass --batch-size")
@@ -100,7 +63,6 @@ final class TrainingRun {
 
         model = architecture.build(info.sampleShape, max(c.batchSize, min(c.sampleCount, 64), 1))
         model.initialize(seed: c.seed)
-        guard let scheduleKind = NoiseSchedule.Kind(rawValue: c.schedule) else { throw RunFailure("unknown noise schedule '\(c.schedule)'") }
         // Every rank must have its shard before anything is written: agree on it in one allreduce, so a
         // failure on one rank leaves no output behind (the failing rank reports the cause).
         var loaded: ImageShard?, loadError: Error?
@@ -116,7 +78,7 @@ final class TrainingRun {
             communicator.abort(code: 1)
         }
         ranks = MPIRankGroup(communicator: communicator, allreducer: allreducer, watchdog: watchdog)
-        trainer = TrainingStep(model: model, schedule: NoiseSchedule(scheduleKind), seed: c.seed, rank: communicator.rank,
+        trainer = TrainingStep(model: model, schedule: NoiseSchedule(c.schedule), seed: c.seed, rank: communicator.rank,
                                batch: c.batchSize, ranks: ranks,
                                options: .init(accumulation: c.accumulation, gradientClip: c.gradientClip, emaRate: c.emaRate))
         ema = trainer.ema
@@ -125,33 +87,39 @@ final class TrainingRun {
         sampler = DiffusionSampler(model: model, schedule: trainer.loss.schedule)
         rankBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count * communicator.size) : nil
         averagedBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count) : nil
-        // Only now, with the data and model checked, does the run leave anything on disk.
-        if communicator.isRoot { try makeDirectories(c.outputDirectory + "/samples") }
-        directoryLock = try RunDirectoryLock.lockForWriting(in: c.outputDirectory, holding: earlyLock, communicator: communicator)
-        communicator.barrier()
-
         // A checkpoint whose arrays fail their checksums (or that cannot be read) is reported and the
         // next older one is tried; all ranks read the same files, so they all make the same choice.
         for file in candidates {
             do {
-                let state = try Checkpoint.load(file, model: model, optimizer: trainer.optimizer, ema: ema,
-                                                rank: reshard ? nil : communicator.rank)
+                // On another number of ranks, new shards and streams (see README, "Resuming").
+                let sameRanks = file.metadata.configuration.worldSize == communicator.size
+                let state = try file.load(into: model, optimizer: trainer.optimizer, ema: ema, rank: sameRanks ? communicator.rank : nil)
+                let continuity = try Self.dataContinuity(of: file, given: dataIdentity, resume: resume)
                 step = state.step
                 let r = communicator.rank
-                if reshard {
-                    // New shards and streams: start a fresh epoch after the newest one any rank reached, and
-                    // draw noise past every number the old ranks used.
-                    let epochs = stride(from: 0, to: state.dataPositions.count, by: 2).map { state.dataPositions[$0] }
-                    let counters = stride(from: 2, to: state.rngStates.count, by: 3).map { UInt64(bitPattern: state.rngStates[$0]) }
-                    trainer.loss.rng = Philox(seed: c.seed, stream: RandomStream.training(rank: r), counter: counters.max() ?? 0)
-                    shard.seek(epoch: Int(epochs.max() ?? 0) + 1, cursor: 0)
+                var restartData = false
+                switch continuity {
+                case .same: break
+                case .unrecorded:
+                    if communicator.isRoot { note("\(file.path) does not record its data (format version 1): \(c.data) is not checked against it") }
+                case .other(let what):
+                    restartData = true
+                    if communicator.isRoot { note("--allow-other-data: \(what); the data order restarts: every rank begins a fresh epoch 0 of its new shard") }
+                }
+                if sameRanks {
+                    let own = state.ranks[r]
+                    trainer.loss.rng = own.rng
+                    shard.seek(epoch: restartData ? 0 : own.epoch, cursor: restartData ? 0 : own.cursor)
                 } else {
-                    trainer.loss.rng = Philox(seed: UInt64(bitPattern: state.rngStates[3 * r]), stream: UInt64(bitPattern: state.rngStates[3 * r + 1]),
-                                         counter: UInt64(bitPattern: state.rngStates[3 * r + 2]))
-                    shard.seek(epoch: Int(state.dataPositions[2 * r]), cursor: Int(state.dataPositions[2 * r + 1]))
+                    // Start a fresh epoch after the newest one any rank reached, and draw noise past every
+                    // number the old ranks used.
+                    trainer.loss.rng = Philox(seed: c.seed, stream: RandomStream.training(rank: r), counter: state.ranks.map(\.rng.counter).max() ?? 0)
+                    shard.seek(epoch: restartData ? 0 : (state.ranks.map(\.epoch).max() ?? 0) + 1, cursor: 0)
                 }
                 if communicator.isRoot { note("resumed from \(file.path) at step \(step)") }
                 break
+            } catch let refusal as RunFailure {
+                throw refusal
             } catch {
                 if communicator.isRoot { note("cannot resume from \(file.path) (\(error)); trying an older checkpoint") }
                 model.initialize(seed: c.seed)
@@ -160,9 +128,21 @@ final class TrainingRun {
                 if file === candidates.last, communicator.isRoot { note("no readable checkpoint; starting fresh") }
             }
         }
-        if step == 0 && requireCheckpoint && !candidates.isEmpty {
+        if step == 0 && resume.requireCheckpoint && !candidates.isEmpty {
             throw RunFailure("--require-checkpoint: no readable checkpoint in \(c.outputDirectory)")
         }
+        if !candidates.isEmpty {
+            // why: every rank chose from the same files, but a read that fails on one rank only would
+            // leave the ranks at different steps, running different numbers of collectives.
+            let lowest = -communicator.allreduceMax(-Double(step)), highest = communicator.allreduceMax(Double(step))
+            guard lowest == highest else {
+                throw RunFailure("the ranks resumed from different checkpoints (steps \(Int(lowest)) to \(Int(highest))): a checkpoint in \(c.outputDirectory) could be read on some ranks and not on others")
+            }
+        }
+        // Only now, with the data, model and checkpoint checked, does the run leave anything on disk.
+        if communicator.isRoot { try makeDirectories(c.outputDirectory + "/samples") }
+        directoryLock = try RunDirectoryLock.lockForWriting(in: c.outputDirectory, holding: earlyLock, communicator: communicator)
+        communicator.barrier()
         log = communicator.isRoot ? try MetricsLog(directory: c.outputDirectory, columns: MetricsRecord.columns) : nil
         progress = ProgressReporter(totalSteps: c.steps, logEvery: c.logEvery, enabled: communicator.isRoot)
         if communicator.isRoot && step == 0 {
@@ -225,8 +205,7 @@ final class TrainingRun {
     /// rank's batch, a crash point before the gradient sum). The ranks' stop requests ride on the step's
     /// scalar allreduce, so every rank learns of a signal at the same step.
     private func optimizerStep(learningRate: Float, poison: Bool) -> TrainingStep.Result {
-        ranks.step = step + 1
-        return trainer.run(learningRate: learningRate, stopRequested: StopRequest.requested, loadBatch: { _ in
+        trainer.run(learningRate: learningRate, stopRequested: StopRequest.requested, loadBatch: { _ in
             shard.nextBatch(configuration.batchSize, into: trainer.images.pointer, labels: trainer.labels)
             if poison && communicator.rank == communicator.size - 1 { trainer.images[0] = .nan }
         }, beforeGradientSum: { CrashPoint.check("step", step: step + 1) })
@@ -242,12 +221,9 @@ final class TrainingRun {
         watchdog.guarding("gathering BatchNorm statistics for the checkpoint", step: step) {
             communicator.gather(model.buffers.pointer, count: count, into: rankBuffers?.pointer)
         }
-        let rng = trainer.loss.rng
-        let states = watchdog.guarding("gathering RNG states for the checkpoint", step: step) {
-            communicator.gather([Int64(bitPattern: rng.seed), Int64(bitPattern: rng.stream), Int64(bitPattern: rng.counter)])
-        }
-        let positions = watchdog.guarding("gathering data positions for the checkpoint", step: step) {
-            communicator.gather([Int64(shard.epoch), Int64(shard.cursor)])
+        let mine = RankState(rng: trainer.loss.rng, epoch: shard.epoch, cursor: shard.cursor)
+        let packed = watchdog.guarding("gathering RNG states and data positions for the checkpoint", step: step) {
+            communicator.gather(mine.packed)
         }
         guard communicator.isRoot, let rankBuffers, let averagedBuffers else { return }
         for i in 0..<count {
@@ -257,9 +233,9 @@ final class TrainingRun {
         }
         let path = try Checkpoint.write(
             directory: configuration.outputDirectory, model: model, averagedBuffers: averagedBuffers, rankBuffers: rankBuffers,
-            modelKind: architecture.name, optimizer: trainer.optimizer,
-            ema: ema, contents: .init(step: step, learningRate: Double(configuration.learningRate(at: step - 1)),
-                                      rngStates: states, dataPositions: positions, configuration: configuration),
+            optimizer: trainer.optimizer, ema: ema,
+            metadata: .init(model: architecture, sampleShape: model.sampleShape, configuration: configuration, data: dataIdentity),
+            contents: .init(step: step, learningRate: Double(configuration.learningRate(at: step - 1)), ranks: RankState.unpack(packed)),
             keep: configuration.keepCheckpoints)
         progress.message("checkpoint \(path)")
     }
@@ -271,7 +247,7 @@ final class TrainingRun {
         let path = c.outputDirectory + String(format: "/samples/step-%08d", step)
         if let ema, let parked { parked.copy(from: model.parameters); model.parameters.copy(from: ema) }
         defer { if let parked { model.parameters.copy(from: parked) } }
-        let method: DiffusionSampler.Method = c.sampler == "ddpm" ? .ddpm : .ddim(steps: c.samplerSteps, eta: c.eta)
+        let method: DiffusionSampler.Method = c.sampler == .ddpm ? .ddpm : .ddim(steps: c.samplerSteps, eta: c.eta)
         let images = try SampleGeneration.generate(count: c.sampleCount, sampler: sampler, method: method, seed: c.seed,
                                                    round: step, communicator: communicator) { CrashPoint.check("sampling", step: self.step) }
         defer { model.training = true }

@@ -29,3 +29,8 @@ extension ModelArchitecture {
     /// Builds the model at its reference sample shape.
     public func buildAtReferenceShape(batchCapacity: Int) -> Denoiser { build(referenceSampleShape, batchCapacity) }
 }
+
+/// Architectures are known by name: two with the same name are the same entry of the registry.
+extension ModelArchitecture: Equatable {
+    public static func == (a: ModelArchitecture, b: ModelArchitecture) -> Bool { a.name == b.name }
+}

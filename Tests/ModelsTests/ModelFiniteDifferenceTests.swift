@@ -48,7 +48,7 @@ import Tensor
     // MARK: U-Net
 
     static func tinyUNet() -> Setup<UNetDenoiser> {
-        let model = UNetDenoiser(UNetConfiguration(baseChannels: 4, depth: 2, inChannels: 3), height: 16, width: 16, batchCapacity: 2)
+        let model = ModelTests.tinyUNet(inChannels: 3, batchCapacity: 2)
         return setup(model, batch: 2, timesteps: [3, 700], seed: 1)
     }
 

@@ -5,8 +5,9 @@ import Tensor
 @testable import Models
 
 @Suite struct ModelTests {
+    /// The test suite's tiny U-Net, built through the registry like every model (`cnn-tiny`).
     static func tinyUNet(inChannels: Int = 1, batchCapacity: Int = 2) -> UNetDenoiser {
-        UNetDenoiser(UNetConfiguration(baseChannels: 4, depth: 2, inChannels: inChannels), height: 16, width: 16, batchCapacity: batchCapacity)
+        ModelArchitecture.cnnTiny.build([inChannels, 16, 16], batchCapacity) as! UNetDenoiser
     }
 
     /// The parameter count of the seed's U-Net worked out layer by layer (PyTorch's numel()).

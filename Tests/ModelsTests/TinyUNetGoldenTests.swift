@@ -12,7 +12,7 @@ import Tensor
 
     init() throws {
         file = try Golden.open()
-        model = UNetDenoiser(UNetConfiguration(baseChannels: 4, depth: 2, inChannels: 1), height: 16, width: 16, batchCapacity: 3)
+        model = ModelTests.tinyUNet(inChannels: 1, batchCapacity: 3)
         for e in model.parameterTable.entries {
             let (values, shape) = try file.read("tiny_unet/params/\(e.name)", as: Float.self)
             #expect(shape == e.shape, "\(e.name)")

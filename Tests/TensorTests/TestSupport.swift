@@ -26,12 +26,6 @@ func dot(_ y: [Float], _ r: [Float]) -> Double {
     return s
 }
 
-/// Largest |a − b| over two arrays.
-func maxAbsoluteError(_ a: [Float], _ b: [Float]) -> Float {
-    precondition(a.count == b.count, "lengths \(a.count) and \(b.count)")
-    return zip(a, b).map { abs($0 - $1) }.max() ?? 0
-}
-
 /// Result of a finite-difference check over some coordinates of one tensor.
 struct GradientCheck {
     /// max over coordinates of |fd − analytic| / (|analytic| + floor)

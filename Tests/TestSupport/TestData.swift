@@ -36,3 +36,9 @@ public func report(_ line: @autoclosure () -> String) {
 public func bitwiseEqual(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Bool {
     a.count == b.count && memcmp(a.baseAddress!, b.baseAddress!, a.count * MemoryLayout<Float>.stride) == 0
 }
+
+/// Largest |a − b| over two arrays.
+public func maxAbsoluteError(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count, "lengths \(a.count) and \(b.count)")
+    return zip(a, b).map { abs($0 - $1) }.max() ?? 0
+}

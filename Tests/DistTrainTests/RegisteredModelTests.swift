@@ -1,0 +1,43 @@
+import Foundation
+import IO
+import Testing
+
+/// A model added to the registry (one file in Sources/Models, one line in ModelRegistry.swift) goes
+/// through every command like the others: the test suite's tiny U-Net, `cnn-tiny`.
+@Suite struct RegisteredModelTests {
+    init() { setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1) }
+
+    @Test func theTinyUNetTrainsSamplesPredictsAndIsListedThroughTheRegistry() throws {
+        let dir = try BinaryRunner.temporaryDirectory("cnn-tiny")
+        try DistributedTrainingTests.writeImages(dir + "/images.h5", count: 16)
+        let models = try BinaryRunner.run(["models"])
+        #expect(models.status == 0 && models.stdout.contains("cnn-tiny") && models.stdout.contains("CNNDenoiserTiny"), "\(models.stdout)")
+        let train = try BinaryRunner.mpirun(2, ["train", "--model", "cnn-tiny", "--data", "images.h5", "--batch-size", "4", "--steps", "3",
+                                                "--checkpoint-every", "3", "--sample-count", "4", "--sampler-steps", "3", "--out", "run"],
+                                            in: dir, timeout: 120)
+        #expect(train.status == 0 && !train.timedOut, "\(train.stderr)")
+        #expect(train.stdout.contains("training CNNDenoiserTiny (19,593 parameters)"), "\(train.stdout)")
+        let checkpoint = dir + "/run/ckpt-00000003.h5"
+        #expect(try HDF5File.open(checkpoint).attribute("model") == "cnn-tiny")
+        #expect(FileManager.default.fileExists(atPath: dir + "/run/samples/step-00000003.png"))
+        let sample = try BinaryRunner.run(["sample", "--checkpoint", checkpoint, "--count", "2", "--sampler-steps", "2", "--out", dir + "/s.png"])
+        #expect(sample.status == 0, "\(sample.stderr)")
+        let input = try HDF5File.create(dir + "/x.h5")
+        try input.write("x", [Float](repeating: 0.1, count: 2 * 64), shape: [2, 1, 8, 8])
+        try input.write("t", [Int64](arrayLiteral: 5, 900), shape: [2])
+        try input.close()
+        let predict = try BinaryRunner.run(["predict", "--checkpoint", checkpoint, "--input", dir + "/x.h5", "--out", dir + "/eps.h5"])
+        #expect(predict.status == 0, "\(predict.stderr)")
+        #expect(try HDF5File.open(dir + "/eps.h5").shape(of: "eps") == [2, 1, 8, 8])
+        // Resumed by name from its checkpoint, one step further.
+        let resume = try BinaryRunner.mpirun(2, ["train", "--out", "run", "--resume", "--steps", "4", "--checkpoint-every", "4", "--sample-count", "0"],
+                                             in: dir, timeout: 120)
+        #expect(resume.status == 0 && resume.stdout.contains("resumed from"), "\(resume.stderr)")
+    }
+
+    @Test func anUnknownModelIsRefusedListingTheRegisteredOnes() throws {
+        let r = try BinaryRunner.run(["train", "--model", "resnet"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("resnet") && r.stderr.contains("cnn-tiny") && r.stderr.contains("cnn-large"), "\(r.stderr)")
+    }
+}

@@ -1,8 +1,28 @@
 import Tensor
 
+/// What Conv2d and ConvTranspose2d share: parameter offsets and an algorithm that runs the passes.
+protocol ConvolutionLayer {
+    var algorithm: ConvolutionAlgorithm { get }
+    var weight: Int { get }
+    var bias: Int { get }
+}
+
+extension ConvolutionLayer {
+    func forward(_ m: ModelPointers, output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, batch: Int) {
+        algorithm.forward(output: output, input: input, weight: m.parameters + weight, bias: m.parameters + bias, batch: batch)
+    }
+
+    func backward(_ m: ModelPointers, inputGrad: UnsafeMutablePointer<Float>?, outputGrad: UnsafePointer<Float>,
+                  input: UnsafePointer<Float>, batch: Int) {
+        algorithm.backward(inputGrad: inputGrad, weightGrad: m.gradients + weight, biasGrad: m.gradients + bias,
+                           outputGrad: outputGrad, input: input, weight: m.parameters + weight, batch: batch)
+        m.gradientsReady?(weight)
+    }
+}
+
 /// Conv2d with bias, square kernel, stride and zero padding, over activations of one size:
 /// `name.weight` [Cout, Cin, k, k], `name.bias` [Cout]. Owns its algorithm (im2col + sgemm by default).
-public final class Conv2d {
+public final class Conv2d: ConvolutionLayer {
     /// The convolution at the model's batch capacity.
     public let shape: ConvShape
     public let algorithm: ConvolutionAlgorithm
@@ -23,21 +43,11 @@ public final class Conv2d {
     public var outputCount: Int { shape.outChannels * shape.positions }
     public var multiplyAccumulatesPerImage: Int { shape.with(batch: 1).multiplyAccumulates }
 
-    func forward(_ m: ModelPointers, output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, batch: Int) {
-        algorithm.forward(output: output, input: input, weight: m.parameters + weight, bias: m.parameters + bias, batch: batch)
-    }
-
-    func backward(_ m: ModelPointers, inputGrad: UnsafeMutablePointer<Float>?, outputGrad: UnsafePointer<Float>,
-                  input: UnsafePointer<Float>, batch: Int) {
-        algorithm.backward(inputGrad: inputGrad, weightGrad: m.gradients + weight, biasGrad: m.gradients + bias,
-                           outputGrad: outputGrad, input: input, weight: m.parameters + weight, batch: batch)
-        m.gradientsReady?(weight)
-    }
 }
 
 /// ConvTranspose2d with bias: `name.weight` [Cin, Cout, k, k] (PyTorch's layout), `name.bias` [Cout];
 /// output (H − 1)·s − 2p + k high. PyTorch's default initialisation reads fan_in from weight dim 1: Cout·k².
-public final class ConvTranspose2d {
+public final class ConvTranspose2d: ConvolutionLayer {
     public let shape: ConvTransposeShape
     public let algorithm: ConvolutionAlgorithm
     let weight, bias: Int
@@ -55,14 +65,4 @@ public final class ConvTranspose2d {
     public var outputCount: Int { shape.outChannels * shape.positions }
     public var multiplyAccumulatesPerImage: Int { shape.with(batch: 1).multiplyAccumulates }
 
-    func forward(_ m: ModelPointers, output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, batch: Int) {
-        algorithm.forward(output: output, input: input, weight: m.parameters + weight, bias: m.parameters + bias, batch: batch)
-    }
-
-    func backward(_ m: ModelPointers, inputGrad: UnsafeMutablePointer<Float>?, outputGrad: UnsafePointer<Float>,
-                  input: UnsafePointer<Float>, batch: Int) {
-        algorithm.backward(inputGrad: inputGrad, weightGrad: m.gradients + weight, biasGrad: m.gradients + bias,
-                           outputGrad: outputGrad, input: input, weight: m.parameters + weight, batch: batch)
-        m.gradientsReady?(weight)
-    }
 }

@@ -219,6 +219,25 @@ import Tensor
             batchNormEvalBackward(inputGrad: g[0], weightGrad: g[1], biasGrad: g[2], outputGrad: bgy, input: bx, weight: [1, 2],
                                   bias: [0, 0.1], runningMean: [0.1, -0.2], runningVar: [0.5, 2], shape: bs, activation: .identity)
         }
+        let gs = GroupNormShape(batch: 2, channels: 4, groups: 2, plane: 9)
+        let gx = normals(72, seed: 15), ggy = normals(72, seed: 16), gw = normals(4, seed: 17, shift: 1), gb = normals(4, seed: 18)
+        var gMean = [Float](repeating: 0, count: 4), gInvStd = gMean, gOut = [Float](repeating: 0, count: 72)
+        groupNormForward(output: &gOut, input: gx, weight: gw, bias: gb, savedMean: &gMean, savedInvStd: &gInvStd, shape: gs,
+                         activation: .identity)
+        for activation in Activation.allCases {
+            expectAdds("groupnorm+\(activation)", counts: [72, 4, 4]) { g in
+                groupNormBackward(inputGrad: g[0], weightGrad: g[1], biasGrad: g[2], outputGrad: ggy, input: gx, weight: gw, bias: gb,
+                                  savedMean: gMean, savedInvStd: gInvStd, shape: gs, activation: activation)
+            }
+        }
+        let ls = LayerNormShape(batch: 2, channels: 2, plane: 9)
+        let lnx = normals(36, seed: 19), lngy = normals(36, seed: 20), lnw = normals(18, seed: 21, shift: 1), lnb = normals(18, seed: 22)
+        var lMean: [Float] = [0, 0], lInvStd: [Float] = [0, 0], lOut = [Float](repeating: 0, count: 36)
+        layerNormForward(output: &lOut, input: lnx, weight: lnw, bias: lnb, savedMean: &lMean, savedInvStd: &lInvStd, shape: ls)
+        expectAdds("layernorm", counts: [36, 18, 18]) { g in
+            layerNormBackward(inputGrad: g[0], weightGrad: g[1], biasGrad: g[2], outputGrad: lngy, input: lnx, weight: lnw,
+                              savedMean: lMean, savedInvStd: lInvStd, shape: ls)
+        }
         expectAdds("upsample", counts: [2 * 9]) { g in
             upsampleBilinear2xBackward(inputGrad: g[0], outputGrad: normals(2 * 36, seed: 12), planes: 2, height: 3, width: 3)
         }

@@ -379,12 +379,13 @@ GROUPS = [conv3x3_group(), conv1x1_group(), linear_group(), batchnorm_train_grou
 
 # MARK: Writing and checking
 
-def generate(path: str) -> None:
+def generate(path: str, groups: list[KernelGroup] = GROUPS, generator: str = GENERATOR) -> None:
+    """Writes `groups` to `path`, drawn in order from torch.manual_seed(SEED) (zoo_kernels.py passes its own)."""
     torch.manual_seed(SEED)
     with h5py.File(path, "w") as file:
         file.attrs["convention"] = CONVENTION
-        file.attrs["source"] = f"torch {torch.__version__}, {GENERATOR}"
-        for group in GROUPS:
+        file.attrs["source"] = f"torch {torch.__version__}, {generator}"
+        for group in groups:
             inputs = {name: as_numpy(value) for name, value in group.draw_inputs().items()}
             outputs = group.compute_outputs(inputs)
             h5group = file.create_group(group.name)
@@ -401,13 +402,13 @@ def dataset_paths(group: h5py.Group) -> set[str]:
     return paths
 
 
-def check(path: str) -> bool:
+def check(path: str, groups: list[KernelGroup] = GROUPS) -> bool:
     """Recompute every output from the inputs stored in `path`; print the differences; True if all are within tolerance."""
     ok = True
     problems = []
     print(f"{'dataset':48s} {'max |diff|':>11s} {'max |value|':>11s} {'relative':>10s}")
     with h5py.File(path, "r") as file:
-        for group in GROUPS:
+        for group in groups:
             if group.name not in file:
                 problems.append(f"{group.name}: missing group")
                 continue
@@ -447,7 +448,7 @@ def check(path: str) -> bool:
                 print(f"{group.name + '/' + name:48s} {difference:11.3e} {magnitude:11.3e} {relative:10.2e}{note}")
         if file.attrs.get("convention") != CONVENTION:
             problems.append(f"root attribute convention: {file.attrs.get('convention')!r}")
-        extra_groups = set(file) - {group.name for group in GROUPS}
+        extra_groups = set(file) - {group.name for group in groups}
         if extra_groups:
             problems.append(f"groups the recipe does not make: {sorted(extra_groups)}")
     for problem in problems:
@@ -455,8 +456,8 @@ def check(path: str) -> bool:
     return ok and not problems
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(groups: list[KernelGroup] = GROUPS, generator: str = GENERATOR, description: str = __doc__) -> int:
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--out", help="write a new golden file here (drawn from the fixed seed)")
     action.add_argument("--check", metavar="FILE",
@@ -464,9 +465,9 @@ def main() -> int:
                              f"{RELATIVE_TOLERANCE:g} of its dataset's largest magnitude, or the structure differs")
     arguments = parser.parse_args()
     if arguments.out:
-        generate(arguments.out)
+        generate(arguments.out, groups, generator)
         return 0
-    passed = check(arguments.check)
+    passed = check(arguments.check, groups)
     print("check passed" if passed else "check FAILED")
     return 0 if passed else 1
 

@@ -1,16 +1,23 @@
 import Foundation
 import IO
 
-/// PyTorch's reference values (Tests/Fixtures/kernels.h5, made by torch 2.13 CPU).
+/// PyTorch's reference values, made by torch 2.13 CPU with the generators in Tests/Fixtures/generate:
+/// kernels.h5 (the kernels and the tiny U-Net, kernels.py) and zoo-kernels.h5 (the layer kinds of the
+/// model zoo, zoo_kernels.py).
 public enum Golden {
-    public static let path: String = {
+    /// The path of the fixture `name` in Tests/Fixtures.
+    public static func path(of name: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/kernels.h5").path
-    }()
+            .appendingPathComponent("Fixtures").appendingPathComponent(name).path
+    }
 
-    public static func open() throws -> HDF5File {
+    /// Tests/Fixtures/kernels.h5.
+    public static let path: String = path(of: "kernels.h5")
+
+    /// Opens the fixture `name` (kernels.h5 unless told).
+    public static func open(_ name: String = "kernels.h5") throws -> HDF5File {
         setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1)
-        return try HDF5File.open(path)
+        return try HDF5File.open(path(of: name))
     }
 }
 

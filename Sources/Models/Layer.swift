@@ -43,8 +43,10 @@ public final class ModelBuilder {
     /// A buffer of `count` floats for an activation.
     public func activation(_ count: Int) -> FloatBuffer { FloatBuffer(count: count) }
 
-    /// A buffer of `count` floats for an activation's gradient, zeroed by `zeroActivationGradients`.
+    /// A buffer of `count` floats (per image × the batch capacity) for an activation's gradient, zeroed
+    /// before each backward pass by the model's `ActivationGradients`.
     public func gradient(_ count: Int) -> FloatBuffer {
+        precondition(count % batchCapacity == 0, "an activation gradient holds a whole number of images: \(count) floats for capacity \(batchCapacity)")
         let buffer = FloatBuffer(count: count)
         activationGradients.append(buffer)
         return buffer
@@ -54,8 +56,15 @@ public final class ModelBuilder {
 /// The activation gradients of a model, zeroed together at the start of each backward pass.
 public struct ActivationGradients {
     let buffers: [FloatBuffer]
-    public init(_ builder: ModelBuilder) { buffers = builder.activationGradients }
-    public func zero() { for b in buffers { b.zero() } }
+    let batchCapacity: Int
+    public init(_ builder: ModelBuilder) { buffers = builder.activationGradients; batchCapacity = builder.batchCapacity }
+
+    /// Zeroes what a pass over `batch` images uses. why only that: every activation is CNHW, packed for
+    /// the batch of the call, so `batch` images fill the first batch/capacity of each buffer; a run whose
+    /// capacity is set by its sample grids (16) trains on batches of 8 and would zero twice the memory.
+    public func zero(batch: Int) {
+        for b in buffers { b.pointer.update(repeating: 0, count: b.count / batchCapacity * batch) }
+    }
 }
 
 /// How a layer's weight is initialised; biases follow PyTorch's fan-in rule unless zeroed too.

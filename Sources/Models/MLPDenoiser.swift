@@ -66,7 +66,7 @@ public final class MLPDenoiser: Denoiser {
 
     public func backward(outputGrad: UnsafePointer<Float>) {
         let m = pointers, batch = lastBatch
-        activationGradients.zero()
+        activationGradients.zero(batch: batch)
         layer4.backward(m, inputGrad: hidden2Grad.pointer, outputGrad: outputGrad, input: hidden2.pointer, batch: batch)
         reluBackward(inputGrad: preActivation2Grad.pointer, outputGrad: hidden2Grad.pointer, output: hidden2.pointer, count: batch * hidden)
         layer2.backward(m, inputGrad: hidden1Grad.pointer, outputGrad: preActivation2Grad.pointer, input: hidden1.pointer, batch: batch)

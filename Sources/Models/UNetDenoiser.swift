@@ -166,7 +166,7 @@ public final class UNetDenoiser: Denoiser {
     public func backward(outputGrad: UnsafePointer<Float>) {
         precondition(training, "backward needs a train-mode forward pass")
         let m = pointers, c = configuration, batch = lastBatch, plane = height * width, e = embedding.pointer
-        activationGradients.zero()
+        activationGradients.zero(batch: batch)
         nchwToCNHW(outputGradCNHW.pointer, outputGrad, batch: batch, channels: c.inChannels, plane: plane)
         outConv.backward(m, inputGrad: upOutputGrad[0].pointer, outputGrad: outputGradCNHW.pointer, input: upOutput[0].pointer, batch: batch)
         for i in 0..<c.depth {

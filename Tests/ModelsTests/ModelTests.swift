@@ -124,7 +124,7 @@ import Tensor
             let trainer = TrainingStep(model: model, schedule: NoiseSchedule(.linear), seed: 42, rank: 0, batch: 2, ranks: SingleRank())
             let images = normals(2 * 256, seed: 5)
             let losses = (0..<3).map { _ in
-                trainer.run(learningRate: 1e-3, loadBatch: { _ in trainer.images.buffer.update(fromContentsOf: images) }).loss
+                trainer.run(learningRate: 1e-3, loadBatch: { _ in _ = trainer.images.buffer.update(fromContentsOf: images) }).loss
             }
             return (losses, model, trainer)
         }
@@ -162,6 +162,25 @@ import Tensor
         once.withUnsafeBufferPointer { once in
             #expect(bitwiseEqual(UnsafeBufferPointer(model.gradients.buffer), once), "zeroed, then backward: the same gradient")
         }
+    }
+
+    /// A backward pass over fewer images than the capacity zeroes (and uses) only their part of the
+    /// activation gradients: after a full batch, a batch of two gives exactly what a model sized for two gives.
+    @Test func aSmallerBatchAfterAFullOneHasTheGradientOfThatBatchAlone() {
+        let big = Self.tinyUNet(inChannels: 3, batchCapacity: 4), small = Self.tinyUNet(inChannels: 3, batchCapacity: 2)
+        big.initialize(seed: 4); small.initialize(seed: 4)
+        let x = normals(4 * 3 * 256, seed: 6), target = normals(4 * 3 * 256, seed: 7)
+        var out = [Float](repeating: 0, count: x.count), g = out
+        big.forward(input: x, timesteps: [10, 900, 3, 40], output: &out, batch: 4)
+        _ = mseLoss(predictionGrad: &g, prediction: out, target: target, count: out.count)
+        big.freshBackward(outputGrad: g)
+        let n = 2 * 3 * 256
+        for model in [big, small] {
+            model.forward(input: x, timesteps: [10, 900], output: &out, batch: 2)
+            _ = mseLoss(predictionGrad: &g, prediction: Array(out[0..<n]), target: Array(target[0..<n]), count: n)
+            model.freshBackward(outputGrad: g)
+        }
+        #expect(bitwiseEqual(UnsafeBufferPointer(big.gradients.buffer), UnsafeBufferPointer(small.gradients.buffer)))
     }
 
     @Test func evalModeUsesRunningStatisticsPerSampleAndLeavesThemAlone() {

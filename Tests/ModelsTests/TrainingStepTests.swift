@@ -16,7 +16,7 @@ import Tensor
 
     /// Micro-batch `micro` of two images.
     static func load(_ step: TrainingStep) -> (Int) -> Void {
-        { micro in step.images.buffer.update(fromContentsOf: images[(micro * 512)..<((micro + 1) * 512)]) }
+        { micro in _ = step.images.buffer.update(fromContentsOf: images[(micro * 512)..<((micro + 1) * 512)]) }
     }
 
     @Test func accumulatedMicroBatchesSumTheirGradientsAndAverageTheLoss() {

@@ -72,12 +72,15 @@ public final class UNetDenoiser: Denoiser {
     private let upOutput, upOutputGrad: [FloatBuffer]        // by level: [C_i, N, H>>i, W>>i]
     private let activationGradients: ActivationGradients
 
-    /// Builds the model for images of `height`×`width` (divisible by 2^depth) and batches up to `batchCapacity`.
-    public init(_ c: UNetConfiguration, height: Int, width: Int, batchCapacity: Int) {
+    /// Builds the model for images of `height`×`width` (divisible by 2^depth) and batches up to
+    /// `batchCapacity`; `convolutionAlgorithm` picks each convolution's algorithm from its shape.
+    public init(_ c: UNetConfiguration, height: Int, width: Int, batchCapacity: Int,
+                convolutionAlgorithm: @escaping (ConvShape) -> ConvolutionAlgorithmKind = { _ in .im2col }) {
         precondition(height % (1 << c.depth) == 0 && width % (1 << c.depth) == 0,
                      "image size \(height)×\(width) must be divisible by 2^depth = \(1 << c.depth)")
         configuration = c; self.height = height; self.width = width; self.batchCapacity = batchCapacity
         let b = ModelBuilder(batchCapacity: batchCapacity), n = batchCapacity
+        b.convolutionAlgorithm = convolutionAlgorithm
         initConv = Conv2d(b, "init_conv", inChannels: c.inChannels, outChannels: c.baseChannels, kernel: 3, height: height, width: width)
         downs = (0..<c.depth).map { i in
             UNetBlock(b, name: "down\(i + 1)", inChannels: c.channels(i), outChannels: c.channels(i + 1), height: height >> i, width: width >> i)

@@ -18,11 +18,14 @@ public protocol ConvolutionAlgorithm: AnyObject {
 /// Which algorithm a convolution layer uses; models ask for `.im2col` unless told otherwise.
 public enum ConvolutionAlgorithmKind: String, Sendable, CaseIterable {
     case im2col
+    /// Winograd F(2×2, 3×3), for 3×3 stride-1 padding-1 convolutions only (WinogradConvolution.swift).
+    case winograd
 
     /// Builds the algorithm for a Conv2d of `shape` (its batch is the capacity), reserving its scratch.
     public func make(_ shape: ConvShape, workspace: Workspace) -> ConvolutionAlgorithm {
         switch self {
         case .im2col: Im2colConvolution(shape, workspace: workspace)
+        case .winograd: WinogradConvolution(shape, workspace: workspace)
         }
     }
 }

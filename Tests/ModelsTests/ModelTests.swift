@@ -183,6 +183,31 @@ import Tensor
         #expect(bitwiseEqual(UnsafeBufferPointer(big.gradients.buffer), UnsafeBufferPointer(small.gradients.buffer)))
     }
 
+    /// The convolution seam: the same U-Net with Winograd on every 3×3 convolution computes the same
+    /// function and gradients as with im2col, to rounding.
+    @Test func aUNetWithWinogradConvolutionsMatchesTheIm2colOne() {
+        let configuration = UNetConfiguration(baseChannels: 4, depth: 2, inChannels: 3)
+        let direct = UNetDenoiser(configuration, height: 16, width: 16, batchCapacity: 2)
+        let winograd = UNetDenoiser(configuration, height: 16, width: 16, batchCapacity: 2,
+                                    convolutionAlgorithm: { $0.kernel == 3 ? .winograd : .im2col })
+        let x = normals(2 * 3 * 256, seed: 6), target = normals(2 * 3 * 256, seed: 7)
+        var results: [(out: [Float], grad: [Float])] = []
+        for model in [direct, winograd] {
+            model.initialize(seed: 4)
+            var out = [Float](repeating: 0, count: x.count), g = out
+            model.forward(input: x, timesteps: [10, 900], output: &out, batch: 2)
+            _ = mseLoss(predictionGrad: &g, prediction: out, target: target, count: out.count)
+            model.freshBackward(outputGrad: g)
+            results.append((out, model.gradients.toArray()))
+        }
+        let outScale = results[0].out.map(abs).max()!, gradScale = results[0].grad.map(abs).max()!
+        let outError = maxAbsoluteError(results[1].out, results[0].out) / outScale
+        let gradError = maxAbsoluteError(results[1].grad, results[0].grad) / gradScale
+        report("winograd U-Net vs im2col: output \(outError), gradients \(gradError) of their largest values")
+        #expect(outError < 1e-4 && gradError < 1e-4, "output \(outError), gradients \(gradError)")
+        #expect(results[1].out != results[0].out, "a different algorithm ran (rounding differs)")
+    }
+
     @Test func evalModeUsesRunningStatisticsPerSampleAndLeavesThemAlone() {
         let model = Self.tinyUNet(inChannels: 3)
         model.initialize(seed: 9)

@@ -4,6 +4,7 @@ import Models
 // Let ArgumentParser check these options' values: a wrong one gets an error naming the option and
 // listing the accepted values, before any work starts.
 extension NoiseSchedule.Kind: ExpressibleByArgument {}
+extension ConvolutionChoice: ExpressibleByArgument {}
 
 extension ModelArchitecture: ExpressibleByArgument {
     public init?(argument: String) {

@@ -32,6 +32,8 @@ struct BenchCommand: ParsableCommand {
     var bucketMb: Double = 4
     @Flag(help: "Allreduce after backward instead of overlapping it (with several ranks).")
     var noOverlap = false
+    @Option(help: "Convolution algorithm: im2col (im2col + sgemm) or winograd (Winograd F(2×2, 3×3) for the 3×3 stride-1 layers).")
+    var convAlgorithm: ConvolutionChoice = .im2col
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
@@ -49,7 +51,7 @@ struct BenchCommand: ParsableCommand {
         let peak = SgemmPeak.measure()
         if world.isRoot { print(String(format: "sgemm peak: %.1f GFLOP/s at %d thread(s) (%@)", peak, threads, BLAS.configuration)) }
 
-        let net = model.buildAtReferenceShape(batchCapacity: batchSize)
+        let net = model.buildAtReferenceShape(batchCapacity: batchSize, convolutions: convAlgorithm)
         net.initialize(seed: seed)
         let allreducer = GradientAllreducer(communicator: world, table: net.parameterTable, gradients: net.gradients,
                                             bucketBytes: Int(bucketMb * 1_048_576), overlap: !noOverlap)
@@ -82,7 +84,7 @@ struct BenchCommand: ParsableCommand {
         let imagesPerSecond = Double(batchSize * world.size) / median
         let gflops = 6 * Double(net.multiplyAccumulatesPerSample) * imagesPerSecond / 1e9
         let result: [String: Any] = [
-            "model": model.name, "batch": batchSize, "threads": threads, "steps": steps, "ranks": world.size,
+            "model": model.name, "conv_algorithm": convAlgorithm.rawValue, "batch": batchSize, "threads": threads, "steps": steps, "ranks": world.size,
             "median_step_s": round4(median), "img_per_s": round4(imagesPerSecond),
             "img_per_s_per_rank": round4(imagesPerSecond / Double(world.size)), "gflops": round4(gflops),
             "sgemm_peak_gflops": round4(peak), "peak_fraction": round4(gflops / (peak * Double(world.size))),

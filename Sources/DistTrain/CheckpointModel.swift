@@ -17,7 +17,7 @@ struct CheckpointModel {
         architecture = reader.metadata.model
         let shape = reader.metadata.sampleShape
         if let problem = architecture.validate(shape) { throw IOError(path: path, "sample_shape \(shape): \(problem)") }
-        model = architecture.build(shape, batchCapacity)
+        model = architecture.build(shape, batchCapacity, convolutions: reader.metadata.configuration.convolutions)
         let ema = useEMA && reader.containsEMA ? FloatBuffer(count: model.parameters.count) : nil
         _ = try reader.load(into: model, optimizer: nil, ema: ema)
         if let ema { model.parameters.copy(from: ema) }

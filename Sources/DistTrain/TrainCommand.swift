@@ -53,6 +53,8 @@ struct TrainCommand: ParsableCommand {
     var syncBn = false
     @Option(parsing: .unconditional, help: "Gradient allreduce bucket size in MiB (smaller buckets start sooner during backward).")
     var bucketMb: Double = TrainingConfiguration.defaults.bucketMegabytes
+    @Option(help: "Convolution algorithm: im2col (im2col + sgemm) or winograd (Winograd F(2×2, 3×3) for the 3×3 stride-1 layers; the same function to rounding). Recorded in checkpoints; sample and predict use it too.")
+    var convAlgorithm: ConvolutionChoice = .im2col
     @Flag(help: "Allreduce all gradients after backward instead of overlapping it (for comparison).")
     var noOverlap = false
     @Option(parsing: .unconditional, help: "Log every N steps.")
@@ -122,7 +124,7 @@ struct TrainCommand: ParsableCommand {
                 samplerSteps: sampling.samplerSteps, eta: sampling.eta, emaRate: emaRate, gradientClip: gradClip, accumulation: accumulate,
                 schedule: schedule, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
                 logEvery: logEvery, worldSize: world.size, collectiveTimeout: collectiveTimeout,
-                maxNonfiniteSteps: maxNonfiniteSteps)
+                maxNonfiniteSteps: maxNonfiniteSteps, convolutions: convAlgorithm)
             StopRequest.install()
             CrashPoint.configure(crashAt, isRoot: world.isRoot)
             world.invalidAllreduceAtStep = mpiFaultAt

@@ -35,6 +35,8 @@ struct TrainingConfiguration: Equatable {
     var collectiveTimeout: Double = 900
     /// Consecutive steps with non-finite loss or gradients after which the run stops.
     var maxNonfiniteSteps: Int = 10
+    /// Which algorithm runs each convolution (`--conv-algorithm`).
+    var convolutions: ConvolutionChoice = .im2col
 
     /// The one place a fresh run's defaults come from.
     static let defaults = TrainingConfiguration()
@@ -67,7 +69,7 @@ extension TrainingConfiguration: Codable {
         case data, model, batchSize, steps, learningRate, warmupSteps, seed, outputDirectory, checkpointEvery,
              keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, emaRate, gradientClip,
              accumulation, schedule, syncBatchNorm, bucketMegabytes, overlap, logEvery, worldSize,
-             collectiveTimeout, maxNonfiniteSteps
+             collectiveTimeout, maxNonfiniteSteps, convolutions
     }
 
     init(from decoder: Decoder) throws {
@@ -118,6 +120,7 @@ extension TrainingConfiguration: Codable {
         worldSize = try value(.worldSize, d.worldSize)
         collectiveTimeout = try value(.collectiveTimeout, d.collectiveTimeout)
         maxNonfiniteSteps = try value(.maxNonfiniteSteps, d.maxNonfiniteSteps)
+        convolutions = try named(.convolutions, d.convolutions)
     }
 
     func encode(to encoder: Encoder) throws {
@@ -148,5 +151,6 @@ extension TrainingConfiguration: Codable {
         try c.encode(worldSize, forKey: .worldSize)
         try c.encode(collectiveTimeout, forKey: .collectiveTimeout)
         try c.encode(maxNonfiniteSteps, forKey: .maxNonfiniteSteps)
+        try c.encode(convolutions.rawValue, forKey: .convolutions)
     }
 }

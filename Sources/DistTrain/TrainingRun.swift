@@ -61,7 +61,7 @@ final class TrainingRun {
         if c.steps == 0 { c.steps = max(1, perRank / (c.batchSize * c.accumulation) * epochs) }
         configuration = c
 
-        model = architecture.build(info.sampleShape, max(c.batchSize, min(c.sampleCount, 64), 1))
+        model = architecture.build(info.sampleShape, max(c.batchSize, min(c.sampleCount, 64), 1), convolutions: c.convolutions)
         model.initialize(seed: c.seed)
         // Every rank must have its shard before anything is written: agree on it in one allreduce, so a
         // failure on one rank leaves no output behind (the failing rank reports the cause).

@@ -5,7 +5,7 @@ extension ModelArchitecture {
         name: "mlp", className: "MLPDenoiser", summary: "MLPDenoiser (2-D points; the timestep enters as the feature t/T)",
         referenceSampleShape: [2],
         validate: { shape in shape.count == 1 ? nil : "the mlp model trains on points [N, D]; /images is \(shape)" },
-        build: { shape, capacity in MLPDenoiser(dimension: shape.reduce(1, *), batchCapacity: capacity) })
+        build: { shape, capacity, _ in MLPDenoiser(dimension: shape.reduce(1, *), batchCapacity: capacity) })
 }
 
 /// The seed's proof-of-concept denoiser for points in `dimension` dimensions:

@@ -1,3 +1,5 @@
+import Tensor
+
 /// One denoiser architecture as the program knows it: the name on the command line and in checkpoints,
 /// the reference implementation's class name, what sample shapes it accepts (with the message users
 /// see otherwise), how to build it, and the sample shape it is listed and benchmarked at.
@@ -10,13 +12,35 @@ public struct ModelArchitecture: Sendable {
     public let referenceSampleShape: [Int]
     /// nil when the model can take samples of this shape ([C, H, W] or [D]); otherwise why not.
     public let validate: @Sendable (_ sampleShape: [Int]) -> String?
-    /// The model for samples of `sampleShape` (already validated) and batches up to `batchCapacity`.
-    public let build: @Sendable (_ sampleShape: [Int], _ batchCapacity: Int) -> Denoiser
+    /// The model for samples of `sampleShape` (already validated), batches up to `batchCapacity`, and
+    /// the convolution algorithms `convolutions` chooses.
+    public let builder: @Sendable (_ sampleShape: [Int], _ batchCapacity: Int, _ convolutions: ConvolutionChoice) -> Denoiser
 
     public init(name: String, className: String, summary: String, referenceSampleShape: [Int],
-                validate: @escaping @Sendable ([Int]) -> String?, build: @escaping @Sendable ([Int], Int) -> Denoiser) {
+                validate: @escaping @Sendable ([Int]) -> String?,
+                build: @escaping @Sendable ([Int], Int, ConvolutionChoice) -> Denoiser) {
         self.name = name; self.className = className; self.summary = summary
-        self.referenceSampleShape = referenceSampleShape; self.validate = validate; self.build = build
+        self.referenceSampleShape = referenceSampleShape; self.validate = validate; self.builder = build
+    }
+
+    /// The model for samples of `sampleShape` and batches up to `batchCapacity`.
+    public func build(_ sampleShape: [Int], _ batchCapacity: Int, convolutions: ConvolutionChoice = .im2col) -> Denoiser {
+        builder(sampleShape, batchCapacity, convolutions)
+    }
+}
+
+/// Which algorithm runs each convolution of a model (`--conv-algorithm`).
+public enum ConvolutionChoice: String, Sendable, CaseIterable, Codable {
+    /// im2col + sgemm everywhere.
+    case im2col
+    /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution, im2col for the others.
+    case winograd
+
+    public func algorithm(for shape: ConvShape) -> ConvolutionAlgorithmKind {
+        switch self {
+        case .im2col: .im2col
+        case .winograd: shape.kernel == 3 && shape.stride == 1 && shape.padding == 1 ? .winograd : .im2col
+        }
     }
 }
 
@@ -27,7 +51,9 @@ extension ModelArchitecture {
     public static func named(_ name: String) -> ModelArchitecture? { all.first { $0.name == name } }
 
     /// Builds the model at its reference sample shape.
-    public func buildAtReferenceShape(batchCapacity: Int) -> Denoiser { build(referenceSampleShape, batchCapacity) }
+    public func buildAtReferenceShape(batchCapacity: Int, convolutions: ConvolutionChoice = .im2col) -> Denoiser {
+        build(referenceSampleShape, batchCapacity, convolutions: convolutions)
+    }
 }
 
 /// Architectures are known by name: two with the same name are the same entry of the registry.

@@ -32,9 +32,10 @@ extension ModelArchitecture {
                 }
                 return nil
             },
-            build: { shape, capacity in
+            build: { shape, capacity, convolutions in
                 UNetDenoiser(UNetConfiguration(baseChannels: baseChannels, depth: depth, inChannels: shape[0]),
-                             height: shape[1], width: shape[2], batchCapacity: capacity)
+                             height: shape[1], width: shape[2], batchCapacity: capacity,
+                             convolutionAlgorithm: convolutions.algorithm(for:))
             })
     }
 }

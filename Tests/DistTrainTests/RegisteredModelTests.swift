@@ -35,6 +35,26 @@ import Testing
         #expect(resume.status == 0 && resume.stdout.contains("resumed from"), "\(resume.stderr)")
     }
 
+    /// `--conv-algorithm winograd` runs the same training to rounding, and the checkpoint records it.
+    @Test func winogradConvolutionsTrainTheSameModelToRounding() throws {
+        let dir = try BinaryRunner.temporaryDirectory("winograd")
+        try DistributedTrainingTests.writeImages(dir + "/images.h5", count: 16)
+        var firstLoss: [String: Double] = [:]
+        for algorithm in ["im2col", "winograd"] {
+            let r = try BinaryRunner.run(["train", "--model", "cnn-tiny", "--data", "images.h5", "--batch-size", "4", "--steps", "2",
+                                          "--sample-count", "0", "--conv-algorithm", algorithm, "--out", algorithm], in: dir, timeout: 120)
+            #expect(r.status == 0, "\(r.stderr)")
+            let file = try HDF5File.open(dir + "/\(algorithm)/ckpt-00000002.h5")
+            #expect(file.attribute("configuration")?.contains("\"convolutions\":\"\(algorithm)\"") == true)
+            let csv = try String(contentsOfFile: dir + "/\(algorithm)/metrics.csv", encoding: .utf8).split(separator: "\n")
+            firstLoss[algorithm] = Double(csv[1].split(separator: ",")[2])
+        }
+        let a = try #require(firstLoss["im2col"]), b = try #require(firstLoss["winograd"])
+        #expect(abs(a - b) <= 1e-4 * a, "first-step loss \(a) with im2col, \(b) with winograd")
+        let bench = try BinaryRunner.run(["bench", "--model", "cnn-tiny", "--batch-size", "2", "--steps", "1", "--warmup", "0", "--conv-algorithm", "winograd"])
+        #expect(bench.status == 0 && bench.stdout.contains("\"conv_algorithm\":\"winograd\""), "\(bench.stderr)")
+    }
+
     @Test func anUnknownModelIsRefusedListingTheRegisteredOnes() throws {
         let r = try BinaryRunner.run(["train", "--model", "resnet"])
         #expect(r.status != 0)

@@ -92,34 +92,15 @@ public func batchNormTrainBackward(inputGrad: UnsafeMutablePointer<Float>, weigh
         @inline(__always) func g(_ i: Int, _ xhat: Float) -> Float {
             vectorised ? ((relu && xhat * gamma + beta <= 0) ? 0 : dy[i]) : dy[i] * activation.derivative(xhat * gamma + beta)
         }
-        // Pass 1: Σ g and Σ g·x̂. Float vector partial sums over short chunks, gathered in Double: fast,
-        // and accurate for any M.
-        var sumG = 0.0, sumGXhat = 0.0
-        var i = 0
-        while i < m {
-            let end = min(m, i + 1024)
-            var accG = SIMD8<Float>(), accGX = SIMD8<Float>()
-            while vectorised && i + 8 <= end {
-                let xhat = (load8(x + i) - mean) * invStd
-                var g = load8(dy + i)
-                if relu { g.replace(with: 0, where: xhat * gamma + beta .<= 0) }
-                accG += g; accGX += g * xhat
-                i += 8
-            }
-            while i < end {
-                let xhat = (x[i] - mean) * invStd
-                let gi = g(i, xhat)
-                sumG += Double(gi); sumGXhat += Double(gi * xhat)
-                i += 1
-            }
-            sumG += Double(accG.sum()); sumGXhat += Double(accGX.sum())
-        }
+        // Pass 1: Σ g and Σ g·x̂ (g: the gradient before the activation).
+        let (sumG, sumGXhat) = preActivationGradientSums(x, dy, count: m, mean: mean, invStd: invStd, gamma: gamma, beta: beta,
+                                                         activation: activation)
         if let weightGrad { weightGrad[c] += Float(sumGXhat) }
         if let biasGrad { biasGrad[c] += Float(sumG) }
         // Pass 2: dx = γ·invStd·(g − mean(g) − x̂·mean(g·x̂)).
         let meanG = Float(sumG / Double(m)), meanGX = Float(sumGXhat / Double(m))
         let k = gamma * invStd
-        i = 0
+        var i = 0
         while vectorised && i + 8 <= m {
             let xhat = (load8(x + i) - mean) * invStd
             var g = load8(dy + i)

@@ -41,3 +41,35 @@ func squaredDeviationSum(_ x: UnsafePointer<Float>, mean: Float, count: Int) -> 
     while i < count { let d = Double(x[i] - mean); total += d * d; i += 1 }
     return total
 }
+
+/// Σ g and Σ g·x̂ over one plane, g = dy·act′(x̂·γ + β) the gradient at the pre-activation. ReLU and
+/// identity run on vectors; Float partial sums over short chunks, gathered in Double: fast, and accurate
+/// for any plane length. Shared by BatchNorm and GroupNorm.
+@inline(__always)
+func preActivationGradientSums(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, count: Int, mean: Float,
+                               invStd: Float, gamma: Float, beta: Float,
+                               activation: Activation) -> (sumG: Double, sumGXhat: Double) {
+    let vectorised = activation == .relu || activation == .identity, relu = activation == .relu
+    var sumG = 0.0, sumGXhat = 0.0
+    var i = 0
+    while i < count {
+        let end = min(count, i + 1024)
+        var accG = SIMD8<Float>(), accGX = SIMD8<Float>()
+        while vectorised && i + 8 <= end {
+            let xhat = (load8(x + i) - mean) * invStd
+            var g = load8(dy + i)
+            if relu { g.replace(with: 0, where: xhat * gamma + beta .<= 0) }
+            accG += g; accGX += g * xhat
+            i += 8
+        }
+        while i < end {
+            let xhat = (x[i] - mean) * invStd, pre = xhat * gamma + beta
+            // why the mask for ReLU and not dy·0: the same values as the vector lanes (a NaN gradient stays put).
+            let g = vectorised ? ((relu && pre <= 0) ? 0 : dy[i]) : dy[i] * activation.derivative(pre)
+            sumG += Double(g); sumGXhat += Double(g * xhat)
+            i += 1
+        }
+        sumG += Double(accG.sum()); sumGXhat += Double(accGX.sum())
+    }
+    return (sumG, sumGXhat)
+}

@@ -33,7 +33,4 @@ public final class Conditioning {
         for n in 0..<batch { timesteps[n] = Int32(t) }
         deriveContinuousTime(totalTimesteps: totalTimesteps, batch: batch)
     }
-
-    /// Marks the first `batch` samples unlabelled.
-    public func clearLabels(batch: Int) { labels.update(repeating: Self.noLabel, count: batch) }
 }

@@ -1,6 +1,7 @@
 import Testing
 import TestSupport
 import Tensor
+import IO
 @testable import Models
 
 /// The one training step of `train`, `bench` and `gradients`, on a world of one rank (where every sum
@@ -85,6 +86,8 @@ import Tensor
     @Test func theStepPassesTheLoadedLabelsToTheModel() {
         let step = TrainingStep(model: Self.tinyUNet(), schedule: NoiseSchedule(.linear), seed: 5, rank: 0, batch: 2, ranks: SingleRank())
         #expect(step.labels[0] == Conditioning.noLabel && step.labels[1] == Conditioning.noLabel, "unlabelled until loaded")
+        // The shard (IO, below Models) marks unlabelled samples with its own constant: the two must agree.
+        #expect(ImageShard.noLabel == Conditioning.noLabel)
         _ = step.run(learningRate: 1e-3, loadBatch: { micro in Self.load(step)(micro); step.labels[0] = 3; step.labels[1] = 7 })
         #expect(step.loss.conditioning.labels[0] == 3 && step.loss.conditioning.labels[1] == 7)
         // …and the step's timesteps reach the model's continuous time as t/T.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Tensor
 
 @main
 struct DistTrain: ParsableCommand {
@@ -12,6 +13,7 @@ struct DistTrain: ParsableCommand {
     /// As ArgumentParser's, except that under a launcher only rank 0 prints a command-line error:
     /// every rank parses the same arguments, and N copies of one message interleave into noise.
     static func main() {
+        BLAS.selectCore()   // before any matrix product (BLASCore.swift)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -34,6 +34,8 @@ struct BenchCommand: ParsableCommand {
     var noOverlap = false
     @Option(help: "Convolution algorithm: im2col (im2col + sgemm) or winograd (Winograd F(2×2, 3×3) for the 3×3 stride-1 layers).")
     var convAlgorithm: ConvolutionChoice = .im2col
+    @Flag(help: "Instead of training steps, time each distinct 3×3 stride-1 convolution of the model alone in every algorithm.")
+    var perLayer = false
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
@@ -50,6 +52,15 @@ struct BenchCommand: ParsableCommand {
         defer { Communicator.finalizeIfStarted() }
         let peak = SgemmPeak.measure()
         if world.isRoot { print(String(format: "sgemm peak: %.1f GFLOP/s at %d thread(s) (%@)", peak, threads, BLAS.configuration)) }
+        if perLayer {
+            let rows = ConvolutionBench(model: model, batch: batchSize, repeats: steps).run()
+            guard world.isRoot else { return }
+            for line in ConvolutionBench.describe(rows) { print(line) }
+            let result: [String: Any] = ["model": model.name, "batch": batchSize, "threads": threads,
+                                         "sgemm_peak_gflops": round4(peak), "layers": ConvolutionBench.json(rows)]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+            return
+        }
 
         let net = model.buildAtReferenceShape(batchCapacity: batchSize, convolutions: convAlgorithm)
         net.initialize(seed: seed)

@@ -35,7 +35,7 @@ public final class Conv2d: ConvolutionLayer {
         let bound = initialization.weight(fanIn: inChannels * kernel * kernel)
         weight = b.parameters.add("\(name).weight", shape: [outChannels, inChannels, kernel, kernel], initialization: bound)
         bias = b.parameters.add("\(name).bias", shape: [outChannels], initialization: bound)
-        algorithm = b.convolutionAlgorithm(shape).make(shape, workspace: b.workspace)
+        algorithm = b.makeConvolution(name, shape)
     }
 
     public var outChannels: Int { shape.outChannels }

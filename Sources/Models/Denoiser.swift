@@ -17,6 +17,8 @@ public protocol Denoiser: AnyObject {
     var sampleShape: [Int] { get }
     /// Forward multiply-accumulates for one sample.
     var multiplyAccumulatesPerSample: Int { get }
+    /// Its Conv2d layers and their algorithms (none for models without convolutions).
+    var convolutionPlan: [ConvolutionPlanEntry] { get }
     /// Train mode uses batch statistics in BatchNorm; eval mode the running ones.
     var training: Bool { get set }
     /// Told, during `backward`, the offset from which every gradient is final (see `ModelPointers`),
@@ -33,6 +35,7 @@ public protocol Denoiser: AnyObject {
 }
 
 extension Denoiser {
+    public var convolutionPlan: [ConvolutionPlanEntry] { [] }
     public var sampleCount: Int { sampleShape.reduce(1, *) }
 
     /// PyTorch's default initialisation from `seed`, identical wherever it runs.

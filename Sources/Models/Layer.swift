@@ -37,6 +37,15 @@ public final class ModelBuilder {
     /// The algorithm of each Conv2d, by its shape (batch = capacity). im2col for every layer unless changed.
     public var convolutionAlgorithm: (ConvShape) -> ConvolutionAlgorithmKind = { _ in .im2col }
     public private(set) var activationGradients: [FloatBuffer] = []
+    /// Every Conv2d built so far with the algorithm it got, in build order (for the start-up log and bench).
+    public private(set) var convolutionPlan: [ConvolutionPlanEntry] = []
+
+    /// The algorithm of the Conv2d `name` of `shape`, recorded in the plan.
+    func makeConvolution(_ name: String, _ shape: ConvShape) -> ConvolutionAlgorithm {
+        let kind = convolutionAlgorithm(shape)
+        convolutionPlan.append(ConvolutionPlanEntry(layer: name, shape: shape, kind: kind))
+        return kind.make(shape, workspace: workspace)
+    }
 
     public init(batchCapacity: Int) { self.batchCapacity = batchCapacity }
 
@@ -51,6 +60,14 @@ public final class ModelBuilder {
         activationGradients.append(buffer)
         return buffer
     }
+}
+
+/// One convolution layer of a model and the algorithm that runs it.
+public struct ConvolutionPlanEntry: Sendable {
+    public let layer: String
+    /// At the model's batch capacity.
+    public let shape: ConvShape
+    public let kind: ConvolutionAlgorithmKind
 }
 
 /// The activation gradients of a model, zeroed together at the start of each backward pass.

@@ -33,13 +33,19 @@ public struct ModelArchitecture: Sendable {
 public enum ConvolutionChoice: String, Sendable, CaseIterable, Codable {
     /// im2col + sgemm everywhere.
     case im2col
-    /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution, im2col for the others.
+    /// Winograd for every 3×3 stride-1 convolution, im2col for the others.
     case winograd
+    /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution (to compare tile sizes).
+    case winogradF2 = "winograd-f2"
+    /// Winograd F(4×4, 3×3) for every 3×3 stride-1 convolution (to compare tile sizes).
+    case winogradF4 = "winograd-f4"
 
     public func algorithm(for shape: ConvShape) -> ConvolutionAlgorithmKind {
+        let winogradShape = shape.kernel == 3 && shape.stride == 1 && shape.padding == 1
         switch self {
-        case .im2col: .im2col
-        case .winograd: shape.kernel == 3 && shape.stride == 1 && shape.padding == 1 ? .winograd : .im2col
+        case .im2col: return .im2col
+        case .winograd, .winogradF4: return winogradShape ? .winogradF4 : .im2col
+        case .winogradF2: return winogradShape ? .winogradF2 : .im2col
         }
     }
 }

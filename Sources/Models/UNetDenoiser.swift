@@ -55,6 +55,7 @@ public final class UNetDenoiser: Denoiser {
     public let parameters, gradients, buffers: FloatBuffer
     public let batchCapacity: Int
     public let height, width: Int
+    public let convolutionPlan: [ConvolutionPlanEntry]
     public var training = true
     public var gradientsReady: ((Int) -> Void)?
     public var reduceStatistics: ((UnsafeMutablePointer<Double>, Int) -> Void)?
@@ -97,7 +98,7 @@ public final class UNetDenoiser: Denoiser {
         }
         ups = upsByLevel.map { $0! }
         outConv = Conv2d(b, "out_conv", inChannels: c.baseChannels, outChannels: c.inChannels, kernel: 1, height: height, width: width)
-        parameterTable = b.parameters; bufferTable = b.buffers
+        parameterTable = b.parameters; bufferTable = b.buffers; convolutionPlan = b.convolutionPlan
         parameters = FloatBuffer(count: b.parameters.totalCount); gradients = FloatBuffer(count: b.parameters.totalCount)
         buffers = FloatBuffer(count: b.buffers.totalCount)
 

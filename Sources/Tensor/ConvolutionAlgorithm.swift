@@ -19,13 +19,16 @@ public protocol ConvolutionAlgorithm: AnyObject {
 public enum ConvolutionAlgorithmKind: String, Sendable, CaseIterable {
     case im2col
     /// Winograd F(2×2, 3×3), for 3×3 stride-1 padding-1 convolutions only (WinogradConvolution.swift).
-    case winograd
+    case winogradF2 = "winograd-f2"
+    /// Winograd F(4×4, 3×3), likewise: fewer multiplications, more rounding.
+    case winogradF4 = "winograd-f4"
 
     /// Builds the algorithm for a Conv2d of `shape` (its batch is the capacity), reserving its scratch.
     public func make(_ shape: ConvShape, workspace: Workspace) -> ConvolutionAlgorithm {
         switch self {
         case .im2col: Im2colConvolution(shape, workspace: workspace)
-        case .winograd: WinogradConvolution(shape, workspace: workspace)
+        case .winogradF2: WinogradConvolution(shape, outputTile: 2, workspace: workspace)
+        case .winogradF4: WinogradConvolution(shape, outputTile: 4, workspace: workspace)
         }
     }
 }

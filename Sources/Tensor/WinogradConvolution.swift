@@ -1,244 +1,328 @@
-// Winograd F(2×2, 3×3) for 3×3 stride-1 padding-1 convolutions on CNHW activations (Lavin & Gray 2016).
-// Each 2×2 output tile comes from a 4×4 input tile: with U = G·g·Gᵀ (filter), V = Bᵀ·d·B (input),
-// the tile is Y = Aᵀ·(U ⊙ V)·A. Over all channels and tiles the elementwise stage is 16 independent
-// matrix products M[ξ] = U[ξ] (Cout × Cin) · V[ξ] (Cin × tiles), one sgemm each: 16 multiplications per
-// 4 outputs per channel pair instead of 36. The backward passes are the exact adjoints of this forward:
-//   dM[ξ] = A·dY·Aᵀ per tile;  dV[ξ] = U[ξ]ᵀ·dM[ξ];  dX += B·dV·Bᵀ (tiles overlap: added);
-//   dU[ξ] = dM[ξ]·V[ξ]ᵀ;  dW += Gᵀ·dU·G.
-// Layouts (ξ = 4·row + column of the 4×4 tile): U [16, Cout, Cin], V [16, Cin, T], M [16, Cout, T] with
-// T = N·⌈H/2⌉·⌈W/2⌉ tiles, tile t = (n·tilesHigh + ty)·tilesWide + tx.
+// Winograd F(m×m, 3×3), m = 2 or 4, for 3×3 stride-1 padding-1 convolutions on CNHW activations.
+// Each m×m output tile comes from an α×α input tile (α = m + 2): with U = G·g·Gᵀ (filter) and
+// V = Bᵀ·d·B (input), the tile is Y = Aᵀ·(U ⊙ V)·A. Over all channels and tiles the elementwise stage
+// is α² independent matrix products M[ξ] = U[ξ] (Cout × Cin) · V[ξ] (Cin × tiles), one sgemm each:
+// α²/m² multiplications per output and channel pair instead of 9 (4 for F(2×2), 2.25 for F(4×4)).
+// The backward passes are the exact adjoints of this forward:
+//   dM[ξ] = A·dY·Aᵀ per tile;  dU[ξ] = dM[ξ]·V[ξ]ᵀ;  dW += Gᵀ·dU·G;
+//   dV[ξ] = U[ξ]ᵀ·dM[ξ];  dX += B·dV·Bᵀ (tiles overlap: added).
+// Layouts (ξ = α·row + column of the tile): U [α², Cout, Cin], V [α², Cin, T], M [α², Cout, T] with
+// T = N·⌈H/m⌉·⌈W/m⌉ tiles, tile t = (n·tilesHigh + ty)·tilesWide + tx. The transforms
+// (WinogradTransforms.swift) work on 8 tiles (or 8 filters) at once, one per SIMD lane; the input and
+// the output gradient are first copied into zero-padded planes so no tile needs a bounds test.
 
-/// Conv2d 3×3 / stride 1 / padding 1 by Winograd F(2×2, 3×3) (ConvolutionAlgorithm.swift).
+/// Conv2d 3×3 / stride 1 / padding 1 by Winograd F(2×2, 3×3) or F(4×4, 3×3) (ConvolutionAlgorithm.swift).
 public final class WinogradConvolution: ConvolutionAlgorithm {
     public let shape: ConvShape
+    /// The output tile edge m: 2 or 4.
+    public let outputTile: Int
     private let workspace: Workspace
-    public var name: String { "winograd F(2x2,3x3)" }
-    private var tilesHigh: Int { (shape.height + 1) / 2 }
-    private var tilesWide: Int { (shape.width + 1) / 2 }
+    public var name: String { "winograd F(\(outputTile)x\(outputTile),3x3)" }
 
-    public init(_ shape: ConvShape, workspace: Workspace) {
-        precondition(shape.kernel == 3 && shape.stride == 1 && shape.padding == 1, "Winograd F(2×2, 3×3) needs a 3×3 stride-1 padding-1 convolution")
-        self.shape = shape; self.workspace = workspace
-        workspace.reserve(Self.workspaceCount(shape))
+    private var alpha: Int { outputTile + 2 }
+    private var tilesHigh: Int { (shape.height + outputTile - 1) / outputTile }
+    private var tilesWide: Int { (shape.width + outputTile - 1) / outputTile }
+    /// The zero-padded input plane of one image: the tiles' rows and columns −1 ..< m·tiles + 1.
+    private var paddedHeight: Int { outputTile * tilesHigh + 2 }
+    private var paddedWidth: Int { outputTile * tilesWide + 2 }
+
+    public init(_ shape: ConvShape, outputTile: Int, workspace: Workspace) {
+        precondition(shape.kernel == 3 && shape.stride == 1 && shape.padding == 1, "Winograd F(m×m, 3×3) needs a 3×3 stride-1 padding-1 convolution")
+        precondition(outputTile == 2 || outputTile == 4, "Winograd output tiles are 2×2 or 4×4")
+        self.shape = shape; self.outputTile = outputTile; self.workspace = workspace
+        workspace.reserve(workspaceCount)
     }
 
-    /// Floats of scratch: U and its gradient, V, M.
-    static func workspaceCount(_ s: ConvShape) -> Int {
-        let tiles = s.batch * ((s.height + 1) / 2) * ((s.width + 1) / 2)
-        return 16 * (2 * s.outChannels * s.inChannels + s.inChannels * tiles + s.outChannels * tiles)
+    /// Floats of scratch: U (or its gradient, which reuses it), V, M, and the padded planes.
+    public var workspaceCount: Int {
+        let s = shape, cells = alpha * alpha, tiles = s.batch * tilesHigh * tilesWide
+        return cells * (s.outChannels * s.inChannels + (s.inChannels + s.outChannels) * tiles) + paddedCount
     }
 
-    private func buffers(batch: Int) -> (u: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>,
-                                         v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, tiles: Int) {
-        let pairs = shape.outChannels * shape.inChannels, tiles = batch * tilesHigh * tilesWide
-        let u = workspace.pointer, du = u + 16 * pairs, v = du + 16 * pairs, m = v + 16 * shape.inChannels * tiles
-        return (u, du, v, m, tiles)
+    private var paddedCount: Int {
+        let s = shape
+        return max(s.inChannels * s.batch * paddedHeight * paddedWidth,
+                   s.outChannels * s.batch * outputTile * tilesHigh * outputTile * tilesWide)
+    }
+
+    private struct Buffers {
+        let u, v, m, padded: UnsafeMutablePointer<Float>
+        let tiles: Int
+    }
+
+    private func buffers(batch: Int) -> Buffers {
+        let s = shape, cells = alpha * alpha, tiles = batch * tilesHigh * tilesWide
+        let u = workspace.pointer, v = u + cells * s.outChannels * s.inChannels
+        let m = v + cells * s.inChannels * s.batch * tilesHigh * tilesWide
+        let padded = m + cells * s.outChannels * s.batch * tilesHigh * tilesWide
+        return Buffers(u: u, v: v, m: m, padded: padded, tiles: tiles)
     }
 
     public func forward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
-        let s = shape, (u, _, v, m, tiles) = buffers(batch: batch)
-        transformFilters(u, weight)
-        transformInput(v, input, batch: batch)
-        for xi in 0..<16 {
-            BLAS.gemm(m: s.outChannels, n: tiles, k: s.inChannels, a: u + xi * s.outChannels * s.inChannels, lda: s.inChannels,
-                      b: v + xi * s.inChannels * tiles, ldb: tiles, beta: 0, c: m + xi * s.outChannels * tiles, ldc: tiles)
-        }
-        inverseTransformOutput(output, m, bias: bias, batch: batch)
+        let b = buffers(batch: batch)
+        transformFilters(b.u, weight)
+        transformInput(b.v, input, padded: b.padded, batch: batch)
+        multiplyTiles(b, batch: batch)
+        transformOutput(output, b.m, bias: bias, batch: batch)
     }
 
     public func backward(inputGrad: UnsafeMutablePointer<Float>?, weightGrad: UnsafeMutablePointer<Float>,
                          biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                          input: UnsafePointer<Float>, weight: UnsafePointer<Float>, batch: Int) {
-        let s = shape, (u, du, v, m, tiles) = buffers(batch: batch), p = batch * s.height * s.width
+        let s = shape, b = buffers(batch: batch), p = batch * s.height * s.width, cells = alpha * alpha
         for co in 0..<s.outChannels { biasGrad[co] += sumOf(outputGrad + co * p, count: p) }
-        transformFilters(u, weight)
-        transformInput(v, input, batch: batch)
-        adjointOutputTransform(m, outputGrad, batch: batch)          // m now holds dM
-        for xi in 0..<16 {
-            BLAS.gemm(transposeB: true, m: s.outChannels, n: s.inChannels, k: tiles, a: m + xi * s.outChannels * tiles, lda: tiles,
-                      b: v + xi * s.inChannels * tiles, ldb: tiles, beta: 0, c: du + xi * s.outChannels * s.inChannels, ldc: s.inChannels)
+        transformInput(b.v, input, padded: b.padded, batch: batch)
+        transformOutputGradient(b.m, outputGrad, padded: b.padded, batch: batch)   // m holds dM
+        for xi in 0..<cells {   // u holds dU
+            BLAS.gemm(transposeB: true, m: s.outChannels, n: s.inChannels, k: b.tiles, a: b.m + xi * s.outChannels * b.tiles, lda: b.tiles,
+                      b: b.v + xi * s.inChannels * b.tiles, ldb: b.tiles, beta: 0, c: b.u + xi * s.outChannels * s.inChannels, ldc: s.inChannels)
         }
-        addAdjointFilterTransform(weightGrad, du)
+        addFilterGradient(weightGrad, b.u)
         guard let inputGrad else { return }
-        for xi in 0..<16 {   // v now holds dV
-            BLAS.gemm(transposeA: true, m: s.inChannels, n: tiles, k: s.outChannels, a: u + xi * s.outChannels * s.inChannels, lda: s.inChannels,
-                      b: m + xi * s.outChannels * tiles, ldb: tiles, beta: 0, c: v + xi * s.inChannels * tiles, ldc: tiles)
+        transformFilters(b.u, weight)
+        for xi in 0..<cells {   // v holds dV
+            BLAS.gemm(transposeA: true, m: s.inChannels, n: b.tiles, k: s.outChannels, a: b.u + xi * s.outChannels * s.inChannels, lda: s.inChannels,
+                      b: b.m + xi * s.outChannels * b.tiles, ldb: b.tiles, beta: 0, c: b.v + xi * s.inChannels * b.tiles, ldc: b.tiles)
         }
-        addAdjointInputTransform(inputGrad, v, batch: batch)
+        addInputGradient(inputGrad, b.v, padded: b.padded, batch: batch)
     }
 
-    // MARK: transforms (G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1], Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], Aᵀ = [1 1 1 0; 0 1 −1 −1])
+    /// M[ξ] = U[ξ]·V[ξ] for every tile cell ξ.
+    private func multiplyTiles(_ b: Buffers, batch: Int) {
+        let s = shape
+        for xi in 0..<(alpha * alpha) {
+            BLAS.gemm(m: s.outChannels, n: b.tiles, k: s.inChannels, a: b.u + xi * s.outChannels * s.inChannels, lda: s.inChannels,
+                      b: b.v + xi * s.inChannels * b.tiles, ldb: b.tiles, beta: 0, c: b.m + xi * s.outChannels * b.tiles, ldc: b.tiles)
+        }
+    }
 
-    /// u[ξ, co, ci] = (G·g·Gᵀ)[ξ] for every filter g = weight[co, ci].
+    // MARK: the four transforms and their adjoints, dispatched once per pass to the tile size's code
+
     private func transformFilters(_ u: UnsafeMutablePointer<Float>, _ weight: UnsafePointer<Float>) {
-        let pairs = shape.outChannels * shape.inChannels
-        parallelFor(pairs) { pair in
-            let g = weight + 9 * pair
-            // A tuple, not an array: no allocation per filter.
-            var gg = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
-            // G·g: 4×3, row by row.
-            withUnsafeMutableBytes(of: &gg) { raw in
-                let r = raw.bindMemory(to: Float.self)
-                for c in 0..<3 {
-                    let g0 = g[c], g1 = g[3 + c], g2 = g[6 + c]
-                    r[c] = g0; r[3 + c] = 0.5 * (g0 + g1 + g2); r[6 + c] = 0.5 * (g0 - g1 + g2); r[9 + c] = g2
+        if outputTile == 4 { winogradFilters(WinogradF4.self, u, weight, pairs: shape.outChannels * shape.inChannels) }
+        else { winogradFilters(WinogradF2.self, u, weight, pairs: shape.outChannels * shape.inChannels) }
+    }
+
+    private func addFilterGradient(_ weightGrad: UnsafeMutablePointer<Float>, _ du: UnsafePointer<Float>) {
+        if outputTile == 4 { winogradFilterGradient(WinogradF4.self, weightGrad, du, pairs: shape.outChannels * shape.inChannels) }
+        else { winogradFilterGradient(WinogradF2.self, weightGrad, du, pairs: shape.outChannels * shape.inChannels) }
+    }
+
+    private func transformInput(_ v: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, padded: UnsafeMutablePointer<Float>, batch: Int) {
+        let g = grid(batch: batch, planeHeight: paddedHeight, planeWidth: paddedWidth)
+        if outputTile == 4 { winogradInput(WinogradF4.self, v, input, padded: padded, grid: g, channels: shape.inChannels) }
+        else { winogradInput(WinogradF2.self, v, input, padded: padded, grid: g, channels: shape.inChannels) }
+    }
+
+    private func addInputGradient(_ inputGrad: UnsafeMutablePointer<Float>, _ dv: UnsafePointer<Float>, padded: UnsafeMutablePointer<Float>, batch: Int) {
+        let g = grid(batch: batch, planeHeight: paddedHeight, planeWidth: paddedWidth)
+        if outputTile == 4 { winogradInputGradient(WinogradF4.self, inputGrad, dv, padded: padded, grid: g, channels: shape.inChannels) }
+        else { winogradInputGradient(WinogradF2.self, inputGrad, dv, padded: padded, grid: g, channels: shape.inChannels) }
+    }
+
+    private func transformOutput(_ output: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
+        let g = grid(batch: batch, planeHeight: outputTile * tilesHigh, planeWidth: outputTile * tilesWide)
+        if outputTile == 4 { winogradOutput(WinogradF4.self, output, m, bias: bias, grid: g, channels: shape.outChannels) }
+        else { winogradOutput(WinogradF2.self, output, m, bias: bias, grid: g, channels: shape.outChannels) }
+    }
+
+    private func transformOutputGradient(_ dm: UnsafeMutablePointer<Float>, _ outputGrad: UnsafePointer<Float>, padded: UnsafeMutablePointer<Float>, batch: Int) {
+        let g = grid(batch: batch, planeHeight: outputTile * tilesHigh, planeWidth: outputTile * tilesWide)
+        if outputTile == 4 { winogradOutputGradient(WinogradF4.self, dm, outputGrad, padded: padded, grid: g, channels: shape.outChannels) }
+        else { winogradOutputGradient(WinogradF2.self, dm, outputGrad, padded: padded, grid: g, channels: shape.outChannels) }
+    }
+
+    private func grid(batch: Int, planeHeight: Int, planeWidth: Int) -> TileGrid {
+        TileGrid(batch: batch, height: shape.height, width: shape.width, tilesHigh: tilesHigh, tilesWide: tilesWide,
+                 step: outputTile, planeHeight: planeHeight, planeWidth: planeWidth)
+    }
+}
+
+/// Where the tiles of one channel lie: images of height × width cut into tilesHigh × tilesWide tiles of
+/// `step` outputs, read from (or written to) a plane of planeHeight × planeWidth per image.
+struct TileGrid {
+    let batch, height, width, tilesHigh, tilesWide, step, planeHeight, planeWidth: Int
+    var tiles: Int { batch * tilesHigh * tilesWide }
+    var planeCount: Int { batch * planeHeight * planeWidth }
+
+    /// The plane offset of tile t's first element.
+    @inline(__always)
+    func origin(_ t: Int) -> Int {
+        let tx = t % tilesWide, rest = t / tilesWide, ty = rest % tilesHigh, n = rest / tilesHigh
+        return (n * planeHeight + step * ty) * planeWidth + step * tx
+    }
+
+    /// The 8 origins of the lane group starting at tile t0 (lanes past the last tile repeat it).
+    @inline(__always)
+    func origins(_ t0: Int) -> SIMD8<Int> {
+        var o = SIMD8<Int>()
+        for l in 0..<8 { o[l] = origin(min(t0 + l, tiles - 1)) }
+        return o
+    }
+
+    /// Copies one channel's images into the interior of its planes at (offsetY, offsetX), zeroing the rest.
+    func pad(_ plane: UnsafeMutablePointer<Float>, from image: UnsafePointer<Float>, offset: Int) {
+        plane.initialize(repeating: 0, count: planeCount)
+        for n in 0..<batch { for y in 0..<height {
+            (plane + (n * planeHeight + y + offset) * planeWidth + offset).update(from: image + (n * height + y) * width, count: width)
+        } }
+    }
+}
+
+/// Gathers `rows × cols` values of 8 tiles at `origins` (row stride `rowStride`) into lane vectors.
+@inline(__always)
+private func gatherTiles(_ plane: UnsafePointer<Float>, _ o: SIMD8<Int>, rows: Int, cols: Int, rowStride: Int,
+                         into x: UnsafeMutablePointer<WinogradLanes>) {
+    for r in 0..<rows { for c in 0..<cols {
+        let d = r * rowStride + c
+        x[r * cols + c] = WinogradLanes(plane[o[0] + d], plane[o[1] + d], plane[o[2] + d], plane[o[3] + d],
+                                        plane[o[4] + d], plane[o[5] + d], plane[o[6] + d], plane[o[7] + d])
+    } }
+}
+
+/// Stores the first `lanes` lanes of each of `cells` vectors to dst[cell·cellStride ..].
+@inline(__always)
+private func storeLanes(_ y: UnsafePointer<WinogradLanes>, cells: Int, lanes: Int, _ dst: UnsafeMutablePointer<Float>, cellStride: Int) {
+    if lanes == 8 {
+        for cell in 0..<cells { UnsafeMutableRawPointer(dst + cell * cellStride).storeBytes(of: y[cell], as: WinogradLanes.self) }
+    } else {
+        for cell in 0..<cells { for l in 0..<lanes { dst[cell * cellStride + l] = y[cell][l] } }
+    }
+}
+
+/// Loads 8 consecutive floats (or the first `lanes`, zero after) of each of `cells` rows src[cell·cellStride ..].
+@inline(__always)
+private func loadLanes(_ src: UnsafePointer<Float>, cells: Int, lanes: Int, cellStride: Int, into x: UnsafeMutablePointer<WinogradLanes>) {
+    if lanes == 8 {
+        for cell in 0..<cells { x[cell] = UnsafeRawPointer(src + cell * cellStride).loadUnaligned(as: WinogradLanes.self) }
+    } else {
+        for cell in 0..<cells {
+            var v = WinogradLanes()
+            for l in 0..<lanes { v[l] = src[cell * cellStride + l] }
+            x[cell] = v
+        }
+    }
+}
+
+/// Runs `body` with two stack scratch areas of 36 lane vectors (enough for α = 6).
+@inline(__always)
+private func withTileScratch(_ body: (UnsafeMutablePointer<WinogradLanes>, UnsafeMutablePointer<WinogradLanes>, UnsafeMutablePointer<WinogradLanes>) -> Void) {
+    withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: 108) { buffer in
+        let p = buffer.baseAddress!
+        body(p, p + 36, p + 72)
+    }
+}
+
+/// u[ξ, pair] = (G·g·Gᵀ)[ξ] for the filters g = weight[pair] (9 floats each), 8 filters per step.
+func winogradFilters<T: WinogradTransform>(_: T.Type, _ u: UnsafeMutablePointer<Float>, _ weight: UnsafePointer<Float>, pairs: Int) {
+    let a = T.inputTile, groups = (pairs + 7) / 8
+    parallelFor(groups) { group in
+        withTileScratch { x, y, scratch in
+            let p0 = group * 8, lanes = min(8, pairs - p0)
+            var o = SIMD8<Int>()
+            for l in 0..<8 { o[l] = 9 * min(p0 + l, pairs - 1) }
+            gatherTiles(weight, o, rows: 3, cols: 3, rowStride: 3, into: x)
+            separable(x, rows: 3, cols: 3, y, colsOut: a, rowsOut: a, scratch: scratch, T.filter)
+            storeLanes(y, cells: a * a, lanes: lanes, u + p0, cellStride: pairs)
+        }
+    }
+}
+
+/// weightGrad[pair] += Gᵀ·dU·G, the adjoint of `winogradFilters`.
+func winogradFilterGradient<T: WinogradTransform>(_: T.Type, _ weightGrad: UnsafeMutablePointer<Float>, _ du: UnsafePointer<Float>, pairs: Int) {
+    let a = T.inputTile, groups = (pairs + 7) / 8
+    parallelFor(groups) { group in
+        withTileScratch { x, y, scratch in
+            let p0 = group * 8, lanes = min(8, pairs - p0)
+            loadLanes(du + p0, cells: a * a, lanes: lanes, cellStride: pairs, into: x)
+            separable(x, rows: a, cols: a, y, colsOut: 3, rowsOut: 3, scratch: scratch, T.filterAdjoint)
+            for l in 0..<lanes {
+                let w = weightGrad + 9 * (p0 + l)
+                for k in 0..<9 { w[k] += y[k][l] }
+            }
+        }
+    }
+}
+
+/// v[ξ, c, t] = (Bᵀ·d·B)[ξ] for the α×α input tile d of tile t (zero outside the image).
+func winogradInput<T: WinogradTransform>(_: T.Type, _ v: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+                                         padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int) {
+    let a = T.inputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
+    parallelFor(channels) { c in
+        let plane = padded + c * g.planeCount
+        g.pad(plane, from: input + c * imageCount, offset: 1)
+        withTileScratch { x, y, scratch in
+            for t0 in stride(from: 0, to: tiles, by: 8) {
+                gatherTiles(plane, g.origins(t0), rows: a, cols: a, rowStride: g.planeWidth, into: x)
+                separable(x, rows: a, cols: a, y, colsOut: a, rowsOut: a, scratch: scratch, T.input)
+                storeLanes(y, cells: a * a, lanes: min(8, tiles - t0), v + c * tiles + t0, cellStride: channels * tiles)
+            }
+        }
+    }
+}
+
+/// inputGrad += B·dV·Bᵀ per tile, added onto the (overlapping) α×α input windows.
+func winogradInputGradient<T: WinogradTransform>(_: T.Type, _ inputGrad: UnsafeMutablePointer<Float>, _ dv: UnsafePointer<Float>,
+                                                 padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int) {
+    let a = T.inputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
+    parallelFor(channels) { c in
+        let plane = padded + c * g.planeCount
+        plane.initialize(repeating: 0, count: g.planeCount)
+        withTileScratch { x, y, scratch in
+            for t0 in stride(from: 0, to: tiles, by: 8) {
+                let lanes = min(8, tiles - t0)
+                loadLanes(dv + c * tiles + t0, cells: a * a, lanes: lanes, cellStride: channels * tiles, into: x)
+                separable(x, rows: a, cols: a, y, colsOut: a, rowsOut: a, scratch: scratch, T.inputAdjoint)
+                for l in 0..<lanes {
+                    let o = g.origin(t0 + l)
+                    for r in 0..<a { for col in 0..<a { plane[o + r * g.planeWidth + col] += y[r * a + col][l] } }
                 }
-                for row in 0..<4 {
-                    let a = r[3 * row], b = r[3 * row + 1], c = r[3 * row + 2]
-                    u[(4 * row + 0) * pairs + pair] = a
-                    u[(4 * row + 1) * pairs + pair] = 0.5 * (a + b + c)
-                    u[(4 * row + 2) * pairs + pair] = 0.5 * (a - b + c)
-                    u[(4 * row + 3) * pairs + pair] = c
+            }
+        }
+        let dx = inputGrad + c * imageCount
+        for n in 0..<g.batch { for yy in 0..<g.height {
+            let src = plane + (n * g.planeHeight + yy + 1) * g.planeWidth + 1, dst = dx + (n * g.height + yy) * g.width
+            for xx in 0..<g.width { dst[xx] += src[xx] }
+        } }
+    }
+}
+
+/// output[c] = Aᵀ·m·A + bias per tile (only the outputs inside the image are written).
+func winogradOutput<T: WinogradTransform>(_: T.Type, _ output: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>,
+                                          bias: UnsafePointer<Float>, grid g: TileGrid, channels: Int) {
+    let a = T.inputTile, step = T.outputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
+    parallelFor(channels) { c in
+        let out = output + c * imageCount, b = bias[c]
+        withTileScratch { x, y, scratch in
+            for t0 in stride(from: 0, to: tiles, by: 8) {
+                let lanes = min(8, tiles - t0)
+                loadLanes(m + c * tiles + t0, cells: a * a, lanes: lanes, cellStride: channels * tiles, into: x)
+                separable(x, rows: a, cols: a, y, colsOut: step, rowsOut: step, scratch: scratch, T.output)
+                for l in 0..<lanes {
+                    let t = t0 + l, tx = t % g.tilesWide, rest = t / g.tilesWide, ty = rest % g.tilesHigh, n = rest / g.tilesHigh
+                    let rows = min(step, g.height - step * ty), cols = min(step, g.width - step * tx)
+                    let o = out + (n * g.height + step * ty) * g.width + step * tx
+                    for r in 0..<rows { for col in 0..<cols { o[r * g.width + col] = y[r * step + col][l] + b } }
                 }
             }
         }
     }
+}
 
-    /// weightGrad[co, ci] += Gᵀ·dU·G, the adjoint of `transformFilters`.
-    private func addAdjointFilterTransform(_ weightGrad: UnsafeMutablePointer<Float>, _ du: UnsafePointer<Float>) {
-        let pairs = shape.outChannels * shape.inChannels
-        parallelFor(pairs) { pair in
-            // rows: dU·G (4×3), then Gᵀ·(that) (3×3).
-            var r = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
-            withUnsafeMutableBytes(of: &r) { raw in
-                let q = raw.bindMemory(to: Float.self)
-                for row in 0..<4 {
-                    let d0 = du[(4 * row) * pairs + pair], d1 = du[(4 * row + 1) * pairs + pair]
-                    let d2 = du[(4 * row + 2) * pairs + pair], d3 = du[(4 * row + 3) * pairs + pair]
-                    q[3 * row] = d0 + 0.5 * (d1 + d2); q[3 * row + 1] = 0.5 * (d1 - d2); q[3 * row + 2] = 0.5 * (d1 + d2) + d3
-                }
-                let w = weightGrad + 9 * pair
-                for c in 0..<3 {
-                    let a = q[c], b = q[3 + c], d = q[6 + c], e = q[9 + c]
-                    w[c] += a + 0.5 * (b + d); w[3 + c] += 0.5 * (b - d); w[6 + c] += 0.5 * (b + d) + e
-                }
+/// dm[ξ, c, t] = (A·dY·Aᵀ)[ξ] for the m×m output-gradient tile of tile t (zero outside the image).
+func winogradOutputGradient<T: WinogradTransform>(_: T.Type, _ dm: UnsafeMutablePointer<Float>, _ outputGrad: UnsafePointer<Float>,
+                                                  padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int) {
+    let a = T.inputTile, step = T.outputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
+    parallelFor(channels) { c in
+        let plane = padded + c * g.planeCount
+        g.pad(plane, from: outputGrad + c * imageCount, offset: 0)
+        withTileScratch { x, y, scratch in
+            for t0 in stride(from: 0, to: tiles, by: 8) {
+                gatherTiles(plane, g.origins(t0), rows: step, cols: step, rowStride: g.planeWidth, into: x)
+                separable(x, rows: step, cols: step, y, colsOut: a, rowsOut: a, scratch: scratch, T.outputAdjoint)
+                storeLanes(y, cells: a * a, lanes: min(8, tiles - t0), dm + c * tiles + t0, cellStride: channels * tiles)
             }
-        }
-    }
-
-    /// v[ξ, ci, t] = (Bᵀ·d·B)[ξ] for the 4×4 input tile d of tile t (zero outside the image).
-    private func transformInput(_ v: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, batch: Int) {
-        let s = shape, h = s.height, w = s.width, th = tilesHigh, tw = tilesWide, tiles = batch * th * tw
-        let channelStride = batch * h * w
-        parallelFor(s.inChannels) { ci in
-            let x = input + ci * channelStride
-            for n in 0..<batch { for ty in 0..<th { for tx in 0..<tw {
-                var d = SIMD16<Float>()
-                for r in 0..<4 {
-                    let y = 2 * ty - 1 + r
-                    guard y >= 0 && y < h else { continue }
-                    for c in 0..<4 {
-                        let xx = 2 * tx - 1 + c
-                        if xx >= 0 && xx < w { d[4 * r + c] = x[(n * h + y) * w + xx] }
-                    }
-                }
-                // Bᵀ·d (rows), then ·B (columns).
-                var e = SIMD16<Float>()
-                for c in 0..<4 {
-                    let d0 = d[c], d1 = d[4 + c], d2 = d[8 + c], d3 = d[12 + c]
-                    e[c] = d0 - d2; e[4 + c] = d1 + d2; e[8 + c] = d2 - d1; e[12 + c] = d1 - d3
-                }
-                let t = (n * th + ty) * tw + tx
-                for r in 0..<4 {
-                    let e0 = e[4 * r], e1 = e[4 * r + 1], e2 = e[4 * r + 2], e3 = e[4 * r + 3]
-                    let base = v + ci * tiles + t
-                    base[(4 * r) * s.inChannels * tiles] = e0 - e2
-                    base[(4 * r + 1) * s.inChannels * tiles] = e1 + e2
-                    base[(4 * r + 2) * s.inChannels * tiles] = e2 - e1
-                    base[(4 * r + 3) * s.inChannels * tiles] = e1 - e3
-                }
-            } } }
-        }
-    }
-
-    /// inputGrad += B·dV·Bᵀ per tile, scattered onto the (overlapping) 4×4 input windows.
-    private func addAdjointInputTransform(_ inputGrad: UnsafeMutablePointer<Float>, _ dv: UnsafePointer<Float>, batch: Int) {
-        let s = shape, h = s.height, w = s.width, th = tilesHigh, tw = tilesWide, tiles = batch * th * tw
-        let channelStride = batch * h * w
-        parallelFor(s.inChannels) { ci in
-            let dx = inputGrad + ci * channelStride
-            for n in 0..<batch { for ty in 0..<th { for tx in 0..<tw {
-                let t = (n * th + ty) * tw + tx, base = dv + ci * tiles + t
-                var q = SIMD16<Float>()
-                for i in 0..<16 { q[i] = base[i * s.inChannels * tiles] }
-                // Adjoint of ·B on each row: (q0, q1, q2, q3) → (q0, q1 − q2 + q3, −q0 + q1 + q2, −q3).
-                var e = SIMD16<Float>()
-                for r in 0..<4 {
-                    let q0 = q[4 * r], q1 = q[4 * r + 1], q2 = q[4 * r + 2], q3 = q[4 * r + 3]
-                    e[4 * r] = q0; e[4 * r + 1] = q1 - q2 + q3; e[4 * r + 2] = q1 + q2 - q0; e[4 * r + 3] = -q3
-                }
-                // Adjoint of Bᵀ· on each column.
-                var d = SIMD16<Float>()
-                for c in 0..<4 {
-                    let e0 = e[c], e1 = e[4 + c], e2 = e[8 + c], e3 = e[12 + c]
-                    d[c] = e0; d[4 + c] = e1 - e2 + e3; d[8 + c] = e1 + e2 - e0; d[12 + c] = -e3
-                }
-                for r in 0..<4 {
-                    let y = 2 * ty - 1 + r
-                    guard y >= 0 && y < h else { continue }
-                    for c in 0..<4 {
-                        let xx = 2 * tx - 1 + c
-                        if xx >= 0 && xx < w { dx[(n * h + y) * w + xx] += d[4 * r + c] }
-                    }
-                }
-            } } }
-        }
-    }
-
-    /// output[co] = Aᵀ·m·A + bias per tile (only the outputs inside the image are written).
-    private func inverseTransformOutput(_ output: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>,
-                                        bias: UnsafePointer<Float>, batch: Int) {
-        let s = shape, h = s.height, w = s.width, th = tilesHigh, tw = tilesWide, tiles = batch * th * tw
-        let channelStride = batch * h * w
-        parallelFor(s.outChannels) { co in
-            let y = output + co * channelStride
-            for n in 0..<batch { for ty in 0..<th { for tx in 0..<tw {
-                let t = (n * th + ty) * tw + tx, base = m + co * tiles + t
-                var q = SIMD16<Float>()
-                for i in 0..<16 { q[i] = base[i * s.outChannels * tiles] }
-                // Aᵀ·q (2×4), then ·A (2×2).
-                var a = SIMD8<Float>()
-                for c in 0..<4 { a[c] = q[c] + q[4 + c] + q[8 + c]; a[4 + c] = q[4 + c] - q[8 + c] - q[12 + c] }
-                for r in 0..<2 {
-                    let oy = 2 * ty + r
-                    guard oy < h else { continue }
-                    let a0 = a[4 * r], a1 = a[4 * r + 1], a2 = a[4 * r + 2], a3 = a[4 * r + 3]
-                    y[(n * h + oy) * w + 2 * tx] = a0 + a1 + a2 + bias[co]
-                    if 2 * tx + 1 < w { y[(n * h + oy) * w + 2 * tx + 1] = a1 - a2 - a3 + bias[co] }
-                }
-            } } }
-        }
-    }
-
-    /// m[ξ, co, t] = (A·dY·Aᵀ)[ξ] for the 2×2 output-gradient tile (zero outside the image).
-    private func adjointOutputTransform(_ m: UnsafeMutablePointer<Float>, _ outputGrad: UnsafePointer<Float>, batch: Int) {
-        let s = shape, h = s.height, w = s.width, th = tilesHigh, tw = tilesWide, tiles = batch * th * tw
-        let channelStride = batch * h * w
-        parallelFor(s.outChannels) { co in
-            let dy = outputGrad + co * channelStride
-            for n in 0..<batch { for ty in 0..<th { for tx in 0..<tw {
-                var g = SIMD4<Float>()
-                for r in 0..<2 {
-                    let oy = 2 * ty + r
-                    guard oy < h else { continue }
-                    for c in 0..<2 where 2 * tx + c < w { g[2 * r + c] = dy[(n * h + oy) * w + 2 * tx + c] }
-                }
-                // dY·Aᵀ per row: (g0, g1) → (g0, g0 + g1, g0 − g1, −g1); then A· per column likewise.
-                var e = SIMD8<Float>()
-                for r in 0..<2 {
-                    let g0 = g[2 * r], g1 = g[2 * r + 1]
-                    e[4 * r] = g0; e[4 * r + 1] = g0 + g1; e[4 * r + 2] = g0 - g1; e[4 * r + 3] = -g1
-                }
-                let t = (n * th + ty) * tw + tx, base = m + co * tiles + t
-                for c in 0..<4 {
-                    let e0 = e[c], e1 = e[4 + c]
-                    base[(c) * s.outChannels * tiles] = e0
-                    base[(4 + c) * s.outChannels * tiles] = e0 + e1
-                    base[(8 + c) * s.outChannels * tiles] = e0 - e1
-                    base[(12 + c) * s.outChannels * tiles] = -e1
-                }
-            } } }
         }
     }
 }

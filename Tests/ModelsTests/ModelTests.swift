@@ -189,7 +189,7 @@ import Tensor
         let configuration = UNetConfiguration(baseChannels: 4, depth: 2, inChannels: 3)
         let direct = UNetDenoiser(configuration, height: 16, width: 16, batchCapacity: 2)
         let winograd = UNetDenoiser(configuration, height: 16, width: 16, batchCapacity: 2,
-                                    convolutionAlgorithm: { $0.kernel == 3 ? .winograd : .im2col })
+                                    convolutionAlgorithm: { $0.kernel == 3 ? .winogradF4 : .im2col })
         let x = normals(2 * 3 * 256, seed: 6), target = normals(2 * 3 * 256, seed: 7)
         var results: [(out: [Float], grad: [Float])] = []
         for model in [direct, winograd] {

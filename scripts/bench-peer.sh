@@ -12,6 +12,9 @@
 #   and writing the grid; the raw 50-step wall time is reported too. ratio = PyTorch s / disttrain s.
 # --check: PyTorch's state_dict names/shapes against a checkpoint of our binary, parameter counts, and
 #   PyTorch's eval forward with our weights against `disttrain predict`.
+# OpenBLAS picks its kernels from the CPU model and may not know a recent one (0.3.21 takes family 6
+#   model 207 for Prescott, SSE3 only): the JSON records the core it chose; OPENBLAS_CORETYPE=SkylakeX
+#   in the environment overrides it for disttrain (PyTorch uses MKL and oneDNN, not OpenBLAS).
 # The last line is one JSON object (with several configurations: {"configurations": [...]}).
 # The venv lives outside the repository: $PEER_VENV, else /work/venv-golden when it already has
 # torch 2.13.0+cpu, else /work/venv-peer (created, scripts/peer/requirements.txt installed).
@@ -19,16 +22,18 @@ set -euo pipefail
 shopt -s inherit_errexit   # a failing step inside $(…) stops the script too
 cd "$(dirname "$0")/.."
 repo=$PWD
-models=cnn-large; threads_list=1; batch=8; rounds=3; steps=5; warmup=1; conv=im2col; mode=train
+models=cnn-large; threads_list=1; batch=8; rounds=3; steps=5; warmup=1; conv=im2col; mode=train; count=64; ddim=50
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) models=$2; shift 2 ;; --threads) threads_list=$2; shift 2 ;; --batch-size) batch=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;; --steps) steps=$2; shift 2 ;; --warmup) warmup=$2; shift 2 ;;
     --conv-algorithm) conv=$2; shift 2 ;; --sample) mode=sample; shift ;; --check) mode=check; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --count) count=$2; shift 2 ;; --sampler-steps) ddim=$2; shift 2 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+[ "$ddim" -ge 2 ] || { echo "--sampler-steps must be at least 2 (a 1-step run is the baseline)" >&2; exit 2; }
 IFS=, read -ra model_list <<< "$models"; IFS=, read -ra thread_list <<< "$threads_list"
 [ "$mode" = check ] && [ "$models" = cnn-large ] && model_list=(cnn cnn-large)   # check both unless told
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -56,9 +61,9 @@ py=$venv/bin/python
 
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 
-# Wait (up to 60 s) until the CPUs are ≥ 93 % idle: another process skews these timings 2–4×.
+# Wait (up to $QUIET_WAIT, default 60 s) until the CPUs are ≥ 93 % idle: another process skews these timings 2–4×.
 quiet() {
-  for _ in $(seq 60); do
+  for _ in $(seq "${QUIET_WAIT:-60}"); do
     read -r _ u n s i w q sq st _ < /proc/stat; a1=$((u+n+s+i+w+q+sq+st)); i1=$i; sleep 1
     read -r _ u n s i w q sq st _ < /proc/stat; a2=$((u+n+s+i+w+q+sq+st))
     [ $(( 100*(i-i1)/(a2-a1) )) -ge 93 ] && return
@@ -113,43 +118,45 @@ train)
       echo "== $model, batch $batch, $th thread(s), $steps timed steps after $warmup, conv $conv"
       for r in $(seq "$rounds"); do
         quiet
-        j=$("$binary" bench --model "$model" --batch-size "$batch" --threads "$th" --steps "$steps" --warmup "$warmup" \
-              --conv-algorithm "$conv" | tail -1)
-        ours+=("$(echo "$j" | field img_per_s)")
+        "$binary" bench --model "$model" --batch-size "$batch" --threads "$th" --steps "$steps" --warmup "$warmup" \
+          --conv-algorithm "$conv" > "$work/bench"
+        ours+=("$(tail -1 "$work/bench" | field img_per_s)"); peak=$(tail -1 "$work/bench" | field sgemm_peak_gflops)
+        # "sgemm peak: … (OpenBLAS 0.3.21 … DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64)": the core it chose
+        core=$(grep -m1 'sgemm peak' "$work/bench" | grep -oE '[A-Za-z0-9]+ MAX_THREADS' | cut -d' ' -f1 || true)
         quiet
         j=$("$py" scripts/peer/bench_step.py --model "$model" --batch-size "$batch" --threads "$th" --steps "$steps" \
               --warmup "$warmup" | tail -1)
         theirs+=("$(echo "$j" | field img_per_s)")
         ratios+=("$(awk -v a="${ours[-1]}" -v b="${theirs[-1]}" 'BEGIN { printf "%.4f", a / b }')")
-        echo "round $r: disttrain ${ours[-1]} img/s, pytorch ${theirs[-1]} img/s, ratio ${ratios[-1]}"
+        echo "round $r: disttrain ${ours[-1]} img/s (OpenBLAS ${core:-?}, sgemm peak $peak GFLOP/s), pytorch ${theirs[-1]} img/s, ratio ${ratios[-1]}"
       done
       mo=$(median "${ours[@]}"); mt=$(median "${theirs[@]}"); mr=$(median "${ratios[@]}")
       echo "median: disttrain $mo img/s, pytorch $mt img/s, ratio $mr"
-      results+=("$(printf '{"mode":"train","model":"%s","batch":%d,"threads":%d,"steps":%d,"warmup":%d,"rounds":%d,"conv_algorithm":"%s","disttrain_img_per_s":%s,"pytorch_img_per_s":%s,"median_ratio":%s,"torch":"%s"}' \
-        "$model" "$batch" "$th" "$steps" "$warmup" "$rounds" "$conv" "$mo" "$mt" "$mr" "$torch_pin")")
+      results+=("$(printf '{"mode":"train","model":"%s","batch":%d,"threads":%d,"steps":%d,"warmup":%d,"rounds":%d,"conv_algorithm":"%s","openblas_core":"%s","sgemm_peak_gflops":%s,"disttrain_img_per_s":%s,"pytorch_img_per_s":%s,"median_ratio":%s,"torch":"%s"}' \
+        "$model" "$batch" "$th" "$steps" "$warmup" "$rounds" "$conv" "${core:-unknown}" "$peak" "$mo" "$mt" "$mr" "$torch_pin")")
     done
   done
   ;;
 sample)
-  count=64; ddim=50
   for model in "${model_list[@]}"; do
     for th in "${thread_list[@]}"; do
       export OPENBLAS_NUM_THREADS=$th OMP_NUM_THREADS=$th
       ck=$(checkpoint "$model")
       ours=(); raw=(); theirs=(); ratios=()
       echo "== sample: $model, $count images, DDIM $ddim steps, $th thread(s), conv $conv"
+      # sample has no --threads: OpenBLAS takes OPENBLAS_NUM_THREADS, its other kernels run on 1 thread.
       run() { "$binary" sample --checkpoint "$ck" --count "$count" --batch-size "$count" --sampler ddim \
                 --sampler-steps "$1" --out "$work/grid.png"; }
       for r in $(seq "$rounds"); do
-        quiet; t50=$(wall run "$ddim")
+        quiet; tfull=$(wall run "$ddim")
         quiet; t1=$(wall run 1)
         quiet
         j=$("$py" scripts/peer/bench_step.py --sample --model "$model" --count "$count" --sampler-steps "$ddim" --threads "$th" | tail -1)
-        raw+=("$t50")
-        ours+=("$(awk -v a="$t50" -v b="$t1" -v s="$ddim" 'BEGIN { printf "%.4f", (a - b) * s / (s - 1) }')")
+        raw+=("$tfull")
+        ours+=("$(awk -v a="$tfull" -v b="$t1" -v s="$ddim" 'BEGIN { printf "%.4f", (a - b) * s / (s - 1) }')")
         theirs+=("$(echo "$j" | field seconds)")
         ratios+=("$(awk -v a="${ours[-1]}" -v b="${theirs[-1]}" 'BEGIN { printf "%.4f", b / a }')")
-        echo "round $r: disttrain ${ours[-1]} s (wall $t50 s for $ddim steps, $t1 s for 1), pytorch ${theirs[-1]} s, ratio ${ratios[-1]}"
+        echo "round $r: disttrain ${ours[-1]} s (wall $tfull s for $ddim steps, $t1 s for 1), pytorch ${theirs[-1]} s, ratio ${ratios[-1]}"
       done
       mo=$(median "${ours[@]}"); mw=$(median "${raw[@]}"); mt=$(median "${theirs[@]}"); mr=$(median "${ratios[@]}")
       echo "median: disttrain $mo s (wall $mw s), pytorch $mt s, ratio (pytorch s / disttrain s) $mr"

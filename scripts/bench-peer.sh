@@ -13,8 +13,9 @@
 # --check: PyTorch's state_dict names/shapes against a checkpoint of our binary, parameter counts, and
 #   PyTorch's eval forward with our weights against `disttrain predict`.
 # OpenBLAS picks its kernels from the CPU model and may not know a recent one (0.3.21 takes family 6
-#   model 207 for Prescott, SSE3 only): the JSON records the core it chose; OPENBLAS_CORETYPE=SkylakeX
-#   in the environment overrides it for disttrain (PyTorch uses MKL and oneDNN, not OpenBLAS).
+#   model 207 for Prescott, SSE3 only; disttrain on main now forces the CPU's best core at start-up
+#   unless OPENBLAS_CORETYPE is set): the JSON records the core bench reports, so a figure taken on the
+#   wrong kernels shows as such. PyTorch uses MKL and oneDNN, not OpenBLAS.
 # The last line is one JSON object (with several configurations: {"configurations": [...]}).
 # The venv lives outside the repository: $PEER_VENV, else /work/venv-golden when it already has
 # torch 2.13.0+cpu, else /work/venv-peer (created, scripts/peer/requirements.txt installed).

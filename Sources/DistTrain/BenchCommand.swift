@@ -32,8 +32,8 @@ struct BenchCommand: ParsableCommand {
     var bucketMb: Double = 4
     @Flag(help: "Allreduce after backward instead of overlapping it (with several ranks).")
     var noOverlap = false
-    @Option(help: "Convolution algorithm: im2col (im2col + sgemm) or winograd (Winograd F(2×2, 3×3) for the 3×3 stride-1 layers).")
-    var convAlgorithm: ConvolutionChoice = .im2col
+    @Option(help: "Convolution algorithm per layer: auto (Winograd F(4×4) or F(2×2) where it is faster, im2col + sgemm elsewhere), im2col, winograd (every 3×3 stride-1 layer), winograd-f2, winograd-f4. The same function to rounding. Recorded in checkpoints; sample and predict use it too.")
+    var convAlgorithm: ConvolutionChoice = .auto
     @Flag(help: "Instead of training steps, time each distinct 3×3 stride-1 convolution of the model alone in every algorithm.")
     var perLayer = false
 
@@ -63,6 +63,7 @@ struct BenchCommand: ParsableCommand {
         }
 
         let net = model.buildAtReferenceShape(batchCapacity: batchSize, convolutions: convAlgorithm)
+        if world.isRoot && !net.convolutionPlan.isEmpty { print("convolutions: \(net.convolutionPlan.summary)") }
         net.initialize(seed: seed)
         let allreducer = GradientAllreducer(communicator: world, table: net.parameterTable, gradients: net.gradients,
                                             bucketBytes: Int(bucketMb * 1_048_576), overlap: !noOverlap)

@@ -53,8 +53,8 @@ struct TrainCommand: ParsableCommand {
     var syncBn = false
     @Option(parsing: .unconditional, help: "Gradient allreduce bucket size in MiB (smaller buckets start sooner during backward).")
     var bucketMb: Double = TrainingConfiguration.defaults.bucketMegabytes
-    @Option(help: "Convolution algorithm: im2col (im2col + sgemm) or winograd (Winograd F(2×2, 3×3) for the 3×3 stride-1 layers; the same function to rounding). Recorded in checkpoints; sample and predict use it too.")
-    var convAlgorithm: ConvolutionChoice = .im2col
+    @Option(help: "Convolution algorithm per layer: auto (Winograd F(4×4) or F(2×2) where it is faster, im2col + sgemm elsewhere), im2col, winograd (every 3×3 stride-1 layer), winograd-f2, winograd-f4. The same function to rounding. Recorded in checkpoints; sample and predict use it too.")
+    var convAlgorithm: ConvolutionChoice = .auto
     @Flag(help: "Allreduce all gradients after backward instead of overlapping it (for comparison).")
     var noOverlap = false
     @Option(parsing: .unconditional, help: "Log every N steps.")

@@ -147,6 +147,7 @@ final class TrainingRun {
         progress = ProgressReporter(totalSteps: c.steps, logEvery: c.logEvery, enabled: communicator.isRoot)
         if communicator.isRoot && step == 0 {
             note("training \(architecture.className) (\(model.parameterTable.totalCount.formatted()) parameters) on \(info.count) samples of \(info.sampleShape) from \(c.data): \(communicator.size) rank(s) × batch \(c.batchSize) × \(c.accumulation) accumulation = \(c.globalBatch) per step, \(c.steps) steps")
+            if !model.convolutionPlan.isEmpty { note("convolutions (--conv-algorithm \(c.convolutions.rawValue)): \(model.convolutionPlan.summary)") }
             if let blas = BLAS.coreSelectionNote { note(blas) }
         }
         if communicator.isRoot && communicator.size > 1 { note(allreducer.summary) }

@@ -31,9 +31,11 @@ public struct ModelArchitecture: Sendable {
 
 /// Which algorithm runs each convolution of a model (`--conv-algorithm`).
 public enum ConvolutionChoice: String, Sendable, CaseIterable, Codable {
+    /// Per layer, by `autoRule` (the default for new runs).
+    case auto
     /// im2col + sgemm everywhere.
     case im2col
-    /// Winograd for every 3×3 stride-1 convolution, im2col for the others.
+    /// Winograd for every 3×3 stride-1 convolution (F(4×4) from 16×16 images, F(2×2) below), im2col for the others.
     case winograd
     /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution (to compare tile sizes).
     case winogradF2 = "winograd-f2"
@@ -42,11 +44,41 @@ public enum ConvolutionChoice: String, Sendable, CaseIterable, Codable {
 
     public func algorithm(for shape: ConvShape) -> ConvolutionAlgorithmKind {
         let winogradShape = shape.kernel == 3 && shape.stride == 1 && shape.padding == 1
+        guard winogradShape else { return .im2col }
         switch self {
+        case .auto: return Self.autoRule(shape)
         case .im2col: return .im2col
-        case .winograd, .winogradF4: return winogradShape ? .winogradF4 : .im2col
-        case .winogradF2: return winogradShape ? .winogradF2 : .im2col
+        case .winograd: return shape.height * shape.width >= 256 ? .winogradF4 : .winogradF2
+        case .winogradF2: return .winogradF2
+        case .winogradF4: return .winogradF4
         }
+    }
+
+    /// The rule of `auto`, from `disttrain bench --per-layer` (README, "Convolution algorithms"): per layer
+    /// at batch 8, F(4×4) is 2–2.4× faster than im2col + sgemm on 32×32 and 16×16 images, F(2×2) 1.3× on
+    /// 8×8, and on 4×4 im2col wins (a 4×4 image is one F(4×4) tile: the transforms cost more than the
+    /// multiplications they save). A layer with few channels (the 3-channel input) is too small for the
+    /// transforms to pay off either.
+    static func autoRule(_ shape: ConvShape) -> ConvolutionAlgorithmKind {
+        guard min(shape.inChannels, shape.outChannels) >= 16 else { return .im2col }
+        let pixels = shape.height * shape.width
+        if pixels >= 256 { return .winogradF4 }
+        if pixels >= 64 { return .winogradF2 }
+        return .im2col
+    }
+}
+
+extension Array where Element == ConvolutionPlanEntry {
+    /// One line for the start-up log: how many convolutions run on each algorithm, with their image sizes.
+    public var summary: String {
+        var order: [ConvolutionAlgorithmKind] = [], sizes: [ConvolutionAlgorithmKind: [String]] = [:], counts: [ConvolutionAlgorithmKind: Int] = [:]
+        for entry in self {
+            if counts[entry.kind] == nil { order.append(entry.kind) }
+            counts[entry.kind, default: 0] += 1
+            let size = "\(entry.shape.height)×\(entry.shape.width)"
+            if !(sizes[entry.kind]?.contains(size) ?? false) { sizes[entry.kind, default: []].append(size) }
+        }
+        return order.map { "\(counts[$0]!) × \($0.rawValue) (\(sizes[$0]!.joined(separator: ", ")))" }.joined(separator: "; ")
     }
 }
 

@@ -43,6 +43,26 @@ public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
     }
 }
 
+/// The most threads `parallelRanges` splits into (and per-thread scratch must be sized for).
+public let maxKernelThreads = 64
+
+/// Runs body(thread, range) once per thread over contiguous ranges covering 0..<count (thread < maxKernelThreads),
+/// for kernels that set up per-thread scratch once rather than per index. Same disjointness rule as `parallelFor`.
+@inline(__always)
+public func parallelRanges(_ count: Int, _ body: (Int, Range<Int>) -> Void) {
+    let threads = min(kernelThreads, count, maxKernelThreads)
+    if threads <= 1 {
+        if count > 0 { body(0, 0..<count) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let task = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            task.value(t, (count * t / threads)..<(count * (t + 1) / threads))
+        }
+    }
+}
+
 /// why: the kernels' closures capture raw pointers to disjoint ranges, which Swift cannot prove safe.
 private struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T

@@ -37,6 +37,7 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
     public var workspaceCount: Int {
         let s = shape, cells = alpha * alpha, tiles = s.batch * tilesHigh * tilesWide
         return cells * (s.outChannels * s.inChannels + (s.inChannels + s.outChannels) * tiles) + paddedCount
+            + maxKernelThreads * TileScratch.floatsPerThread
     }
 
     private var paddedCount: Int {
@@ -47,6 +48,7 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
 
     private struct Buffers {
         let u, v, m, padded: UnsafeMutablePointer<Float>
+        let scratch: TileScratch
         let tiles: Int
     }
 
@@ -55,16 +57,16 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
         let u = workspace.pointer, v = u + cells * s.outChannels * s.inChannels
         let m = v + cells * s.inChannels * s.batch * tilesHigh * tilesWide
         let padded = m + cells * s.outChannels * s.batch * tilesHigh * tilesWide
-        return Buffers(u: u, v: v, m: m, padded: padded, tiles: tiles)
+        return Buffers(u: u, v: v, m: m, padded: padded, scratch: TileScratch(padded + paddedCount), tiles: tiles)
     }
 
     public func forward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
         let b = buffers(batch: batch)
-        transformFilters(b.u, weight)
-        transformInput(b.v, input, padded: b.padded, batch: batch)
+        transformFilters(b, weight)
+        transformInput(b, input, batch: batch)
         multiplyTiles(b, batch: batch)
-        transformOutput(output, b.m, bias: bias, batch: batch)
+        transformOutput(b, output, bias: bias, batch: batch)
     }
 
     public func backward(inputGrad: UnsafeMutablePointer<Float>?, weightGrad: UnsafeMutablePointer<Float>,
@@ -72,20 +74,20 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
                          input: UnsafePointer<Float>, weight: UnsafePointer<Float>, batch: Int) {
         let s = shape, b = buffers(batch: batch), p = batch * s.height * s.width, cells = alpha * alpha
         for co in 0..<s.outChannels { biasGrad[co] += sumOf(outputGrad + co * p, count: p) }
-        transformInput(b.v, input, padded: b.padded, batch: batch)
-        transformOutputGradient(b.m, outputGrad, padded: b.padded, batch: batch)   // m holds dM
+        transformInput(b, input, batch: batch)
+        transformOutputGradient(b, outputGrad, batch: batch)   // m holds dM
         for xi in 0..<cells {   // u holds dU
             BLAS.gemm(transposeB: true, m: s.outChannels, n: s.inChannels, k: b.tiles, a: b.m + xi * s.outChannels * b.tiles, lda: b.tiles,
                       b: b.v + xi * s.inChannels * b.tiles, ldb: b.tiles, beta: 0, c: b.u + xi * s.outChannels * s.inChannels, ldc: s.inChannels)
         }
-        addFilterGradient(weightGrad, b.u)
+        addFilterGradient(b, weightGrad)
         guard let inputGrad else { return }
-        transformFilters(b.u, weight)
+        transformFilters(b, weight)
         for xi in 0..<cells {   // v holds dV
             BLAS.gemm(transposeA: true, m: s.inChannels, n: b.tiles, k: s.outChannels, a: b.u + xi * s.outChannels * s.inChannels, lda: s.inChannels,
                       b: b.m + xi * s.outChannels * b.tiles, ldb: b.tiles, beta: 0, c: b.v + xi * s.inChannels * b.tiles, ldc: b.tiles)
         }
-        addInputGradient(inputGrad, b.v, padded: b.padded, batch: batch)
+        addInputGradient(b, inputGrad, batch: batch)
     }
 
     /// M[ξ] = U[ξ]·V[ξ] for every tile cell ξ.
@@ -99,38 +101,40 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
 
     // MARK: the four transforms and their adjoints, dispatched once per pass to the tile size's code
 
-    private func transformFilters(_ u: UnsafeMutablePointer<Float>, _ weight: UnsafePointer<Float>) {
-        if outputTile == 4 { winogradFilters(WinogradF4.self, u, weight, pairs: shape.outChannels * shape.inChannels) }
-        else { winogradFilters(WinogradF2.self, u, weight, pairs: shape.outChannels * shape.inChannels) }
+    private func transformFilters(_ b: Buffers, _ weight: UnsafePointer<Float>) {
+        let pairs = shape.outChannels * shape.inChannels
+        if outputTile == 4 { winogradFilters(WinogradF4.self, b.u, weight, pairs: pairs, tileScratch: b.scratch) }
+        else { winogradFilters(WinogradF2.self, b.u, weight, pairs: pairs, tileScratch: b.scratch) }
     }
 
-    private func addFilterGradient(_ weightGrad: UnsafeMutablePointer<Float>, _ du: UnsafePointer<Float>) {
-        if outputTile == 4 { winogradFilterGradient(WinogradF4.self, weightGrad, du, pairs: shape.outChannels * shape.inChannels) }
-        else { winogradFilterGradient(WinogradF2.self, weightGrad, du, pairs: shape.outChannels * shape.inChannels) }
+    private func addFilterGradient(_ b: Buffers, _ weightGrad: UnsafeMutablePointer<Float>) {
+        let pairs = shape.outChannels * shape.inChannels
+        if outputTile == 4 { winogradFilterGradient(WinogradF4.self, weightGrad, b.u, pairs: pairs, tileScratch: b.scratch) }
+        else { winogradFilterGradient(WinogradF2.self, weightGrad, b.u, pairs: pairs, tileScratch: b.scratch) }
     }
 
-    private func transformInput(_ v: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, padded: UnsafeMutablePointer<Float>, batch: Int) {
-        let g = grid(batch: batch, planeHeight: paddedHeight, planeWidth: paddedWidth)
-        if outputTile == 4 { winogradInput(WinogradF4.self, v, input, padded: padded, grid: g, channels: shape.inChannels) }
-        else { winogradInput(WinogradF2.self, v, input, padded: padded, grid: g, channels: shape.inChannels) }
+    private func transformInput(_ b: Buffers, _ input: UnsafePointer<Float>, batch: Int) {
+        let g = grid(batch: batch, planeHeight: paddedHeight, planeWidth: paddedWidth), c = shape.inChannels
+        if outputTile == 4 { winogradInput(WinogradF4.self, b.v, input, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch) }
+        else { winogradInput(WinogradF2.self, b.v, input, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch) }
     }
 
-    private func addInputGradient(_ inputGrad: UnsafeMutablePointer<Float>, _ dv: UnsafePointer<Float>, padded: UnsafeMutablePointer<Float>, batch: Int) {
-        let g = grid(batch: batch, planeHeight: paddedHeight, planeWidth: paddedWidth)
-        if outputTile == 4 { winogradInputGradient(WinogradF4.self, inputGrad, dv, padded: padded, grid: g, channels: shape.inChannels) }
-        else { winogradInputGradient(WinogradF2.self, inputGrad, dv, padded: padded, grid: g, channels: shape.inChannels) }
+    private func addInputGradient(_ b: Buffers, _ inputGrad: UnsafeMutablePointer<Float>, batch: Int) {
+        let g = grid(batch: batch, planeHeight: paddedHeight, planeWidth: paddedWidth), c = shape.inChannels
+        if outputTile == 4 { winogradInputGradient(WinogradF4.self, inputGrad, b.v, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch) }
+        else { winogradInputGradient(WinogradF2.self, inputGrad, b.v, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch) }
     }
 
-    private func transformOutput(_ output: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
-        let g = grid(batch: batch, planeHeight: outputTile * tilesHigh, planeWidth: outputTile * tilesWide)
-        if outputTile == 4 { winogradOutput(WinogradF4.self, output, m, bias: bias, grid: g, channels: shape.outChannels) }
-        else { winogradOutput(WinogradF2.self, output, m, bias: bias, grid: g, channels: shape.outChannels) }
+    private func transformOutput(_ b: Buffers, _ output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
+        let g = grid(batch: batch, planeHeight: outputTile * tilesHigh, planeWidth: outputTile * tilesWide), c = shape.outChannels
+        if outputTile == 4 { winogradOutput(WinogradF4.self, output, b.m, bias: bias, grid: g, channels: c, tileScratch: b.scratch) }
+        else { winogradOutput(WinogradF2.self, output, b.m, bias: bias, grid: g, channels: c, tileScratch: b.scratch) }
     }
 
-    private func transformOutputGradient(_ dm: UnsafeMutablePointer<Float>, _ outputGrad: UnsafePointer<Float>, padded: UnsafeMutablePointer<Float>, batch: Int) {
-        let g = grid(batch: batch, planeHeight: outputTile * tilesHigh, planeWidth: outputTile * tilesWide)
-        if outputTile == 4 { winogradOutputGradient(WinogradF4.self, dm, outputGrad, padded: padded, grid: g, channels: shape.outChannels) }
-        else { winogradOutputGradient(WinogradF2.self, dm, outputGrad, padded: padded, grid: g, channels: shape.outChannels) }
+    private func transformOutputGradient(_ b: Buffers, _ outputGrad: UnsafePointer<Float>, batch: Int) {
+        let g = grid(batch: batch, planeHeight: outputTile * tilesHigh, planeWidth: outputTile * tilesWide), c = shape.outChannels
+        if outputTile == 4 { winogradOutputGradient(WinogradF4.self, b.m, outputGrad, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch) }
+        else { winogradOutputGradient(WinogradF2.self, b.m, outputGrad, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch) }
     }
 
     private func grid(batch: Int, planeHeight: Int, planeWidth: Int) -> TileGrid {
@@ -205,20 +209,26 @@ private func loadLanes(_ src: UnsafePointer<Float>, cells: Int, lanes: Int, cell
     }
 }
 
-/// Runs `body` with two stack scratch areas of 36 lane vectors (enough for α = 6).
-@inline(__always)
-private func withTileScratch(_ body: (UnsafeMutablePointer<WinogradLanes>, UnsafeMutablePointer<WinogradLanes>, UnsafeMutablePointer<WinogradLanes>) -> Void) {
-    withUnsafeTemporaryAllocation(of: WinogradLanes.self, capacity: 108) { buffer in
-        let p = buffer.baseAddress!
-        body(p, p + 36, p + 72)
+/// Per-thread room for one lane group's tile, its transform and the transform's intermediate (36 lane
+/// vectors each, enough for α = 6), carved from the algorithm's workspace: no allocation per pass.
+struct TileScratch {
+    static let floatsPerThread = 3 * 36 * 8
+    let base: UnsafeMutablePointer<Float>
+    init(_ base: UnsafeMutablePointer<Float>) { self.base = base }
+
+    @inline(__always)
+    func lanes(_ thread: Int) -> (x: UnsafeMutablePointer<WinogradLanes>, y: UnsafeMutablePointer<WinogradLanes>, scratch: UnsafeMutablePointer<WinogradLanes>) {
+        let p = UnsafeMutableRawPointer(base + thread * Self.floatsPerThread).assumingMemoryBound(to: WinogradLanes.self)
+        return (p, p + 36, p + 72)
     }
 }
 
 /// u[ξ, pair] = (G·g·Gᵀ)[ξ] for the filters g = weight[pair] (9 floats each), 8 filters per step.
-func winogradFilters<T: WinogradTransform>(_: T.Type, _ u: UnsafeMutablePointer<Float>, _ weight: UnsafePointer<Float>, pairs: Int) {
+func winogradFilters<T: WinogradTransform>(_: T.Type, _ u: UnsafeMutablePointer<Float>, _ weight: UnsafePointer<Float>, pairs: Int, tileScratch: TileScratch) {
     let a = T.inputTile, groups = (pairs + 7) / 8
-    parallelFor(groups) { group in
-        withTileScratch { x, y, scratch in
+    parallelRanges(groups) { thread, range in
+        let (x, y, scratch) = tileScratch.lanes(thread)
+        for group in range {
             let p0 = group * 8, lanes = min(8, pairs - p0)
             var o = SIMD8<Int>()
             for l in 0..<8 { o[l] = 9 * min(p0 + l, pairs - 1) }
@@ -230,10 +240,11 @@ func winogradFilters<T: WinogradTransform>(_: T.Type, _ u: UnsafeMutablePointer<
 }
 
 /// weightGrad[pair] += Gᵀ·dU·G, the adjoint of `winogradFilters`.
-func winogradFilterGradient<T: WinogradTransform>(_: T.Type, _ weightGrad: UnsafeMutablePointer<Float>, _ du: UnsafePointer<Float>, pairs: Int) {
+func winogradFilterGradient<T: WinogradTransform>(_: T.Type, _ weightGrad: UnsafeMutablePointer<Float>, _ du: UnsafePointer<Float>, pairs: Int, tileScratch: TileScratch) {
     let a = T.inputTile, groups = (pairs + 7) / 8
-    parallelFor(groups) { group in
-        withTileScratch { x, y, scratch in
+    parallelRanges(groups) { thread, range in
+        let (x, y, scratch) = tileScratch.lanes(thread)
+        for group in range {
             let p0 = group * 8, lanes = min(8, pairs - p0)
             loadLanes(du + p0, cells: a * a, lanes: lanes, cellStride: pairs, into: x)
             separable(x, rows: a, cols: a, y, colsOut: 3, rowsOut: 3, scratch: scratch, T.filterAdjoint)
@@ -247,12 +258,13 @@ func winogradFilterGradient<T: WinogradTransform>(_: T.Type, _ weightGrad: Unsaf
 
 /// v[ξ, c, t] = (Bᵀ·d·B)[ξ] for the α×α input tile d of tile t (zero outside the image).
 func winogradInput<T: WinogradTransform>(_: T.Type, _ v: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
-                                         padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int) {
+                                         padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch) {
     let a = T.inputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
-    parallelFor(channels) { c in
-        let plane = padded + c * g.planeCount
-        g.pad(plane, from: input + c * imageCount, offset: 1)
-        withTileScratch { x, y, scratch in
+    parallelRanges(channels) { thread, range in
+        let (x, y, scratch) = tileScratch.lanes(thread)
+        for c in range {
+            let plane = padded + c * g.planeCount
+            g.pad(plane, from: input + c * imageCount, offset: 1)
             for t0 in stride(from: 0, to: tiles, by: 8) {
                 gatherTiles(plane, g.origins(t0), rows: a, cols: a, rowStride: g.planeWidth, into: x)
                 separable(x, rows: a, cols: a, y, colsOut: a, rowsOut: a, scratch: scratch, T.input)
@@ -264,12 +276,13 @@ func winogradInput<T: WinogradTransform>(_: T.Type, _ v: UnsafeMutablePointer<Fl
 
 /// inputGrad += B·dV·Bᵀ per tile, added onto the (overlapping) α×α input windows.
 func winogradInputGradient<T: WinogradTransform>(_: T.Type, _ inputGrad: UnsafeMutablePointer<Float>, _ dv: UnsafePointer<Float>,
-                                                 padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int) {
+                                                 padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch) {
     let a = T.inputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
-    parallelFor(channels) { c in
-        let plane = padded + c * g.planeCount
-        plane.initialize(repeating: 0, count: g.planeCount)
-        withTileScratch { x, y, scratch in
+    parallelRanges(channels) { thread, range in
+        let (x, y, scratch) = tileScratch.lanes(thread)
+        for c in range {
+            let plane = padded + c * g.planeCount
+            plane.initialize(repeating: 0, count: g.planeCount)
             for t0 in stride(from: 0, to: tiles, by: 8) {
                 let lanes = min(8, tiles - t0)
                 loadLanes(dv + c * tiles + t0, cells: a * a, lanes: lanes, cellStride: channels * tiles, into: x)
@@ -279,22 +292,23 @@ func winogradInputGradient<T: WinogradTransform>(_: T.Type, _ inputGrad: UnsafeM
                     for r in 0..<a { for col in 0..<a { plane[o + r * g.planeWidth + col] += y[r * a + col][l] } }
                 }
             }
+            let dx = inputGrad + c * imageCount
+            for n in 0..<g.batch { for yy in 0..<g.height {
+                let src = plane + (n * g.planeHeight + yy + 1) * g.planeWidth + 1, dst = dx + (n * g.height + yy) * g.width
+                for xx in 0..<g.width { dst[xx] += src[xx] }
+            } }
         }
-        let dx = inputGrad + c * imageCount
-        for n in 0..<g.batch { for yy in 0..<g.height {
-            let src = plane + (n * g.planeHeight + yy + 1) * g.planeWidth + 1, dst = dx + (n * g.height + yy) * g.width
-            for xx in 0..<g.width { dst[xx] += src[xx] }
-        } }
     }
 }
 
 /// output[c] = Aᵀ·m·A + bias per tile (only the outputs inside the image are written).
 func winogradOutput<T: WinogradTransform>(_: T.Type, _ output: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>,
-                                          bias: UnsafePointer<Float>, grid g: TileGrid, channels: Int) {
+                                          bias: UnsafePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch) {
     let a = T.inputTile, step = T.outputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
-    parallelFor(channels) { c in
-        let out = output + c * imageCount, b = bias[c]
-        withTileScratch { x, y, scratch in
+    parallelRanges(channels) { thread, range in
+        let (x, y, scratch) = tileScratch.lanes(thread)
+        for c in range {
+            let out = output + c * imageCount, b = bias[c]
             for t0 in stride(from: 0, to: tiles, by: 8) {
                 let lanes = min(8, tiles - t0)
                 loadLanes(m + c * tiles + t0, cells: a * a, lanes: lanes, cellStride: channels * tiles, into: x)
@@ -312,12 +326,13 @@ func winogradOutput<T: WinogradTransform>(_: T.Type, _ output: UnsafeMutablePoin
 
 /// dm[ξ, c, t] = (A·dY·Aᵀ)[ξ] for the m×m output-gradient tile of tile t (zero outside the image).
 func winogradOutputGradient<T: WinogradTransform>(_: T.Type, _ dm: UnsafeMutablePointer<Float>, _ outputGrad: UnsafePointer<Float>,
-                                                  padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int) {
+                                                  padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch) {
     let a = T.inputTile, step = T.outputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
-    parallelFor(channels) { c in
-        let plane = padded + c * g.planeCount
-        g.pad(plane, from: outputGrad + c * imageCount, offset: 0)
-        withTileScratch { x, y, scratch in
+    parallelRanges(channels) { thread, range in
+        let (x, y, scratch) = tileScratch.lanes(thread)
+        for c in range {
+            let plane = padded + c * g.planeCount
+            g.pad(plane, from: outputGrad + c * imageCount, offset: 0)
             for t0 in stride(from: 0, to: tiles, by: 8) {
                 gatherTiles(plane, g.origins(t0), rows: step, cols: step, rowStride: g.planeWidth, into: x)
                 separable(x, rows: step, cols: step, y, colsOut: a, rowsOut: a, scratch: scratch, T.outputAdjoint)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # disttrain against PyTorch (scripts/peer/) on the same work, one process, same threads.
 #   scripts/bench-peer.sh [--model cnn-large|cnn] [--threads 1|2] [--batch-size 8] [--rounds 3]
-#                         [--steps 5] [--warmup 1] [--conv-algorithm im2col|winograd] [--sample] [--check]
+#                         [--steps 5] [--warmup 1] [--conv-algorithm auto|im2col|winograd|…] [--sample] [--check]
 # --model and --threads take comma lists (cnn,cnn-large / 1,2): every combination is one configuration.
 # Training (default): per configuration, `rounds` times alternately `disttrain bench` and
 #   scripts/peer/bench_step.py (same batch, threads, warm-up and timed steps); prints each pair's
@@ -23,7 +23,7 @@ set -euo pipefail
 shopt -s inherit_errexit   # a failing step inside $(…) stops the script too
 cd "$(dirname "$0")/.."
 repo=$PWD
-models=cnn-large; threads_list=1; batch=8; rounds=3; steps=5; warmup=1; conv=im2col; mode=train; count=64; ddim=50
+models=cnn-large; threads_list=1; batch=8; rounds=3; steps=5; warmup=1; conv=auto; mode=train; count=64; ddim=50
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) models=$2; shift 2 ;; --threads) threads_list=$2; shift 2 ;; --batch-size) batch=$2; shift 2 ;;

@@ -14,6 +14,7 @@ struct DistTrain: ParsableCommand {
     /// every rank parses the same arguments, and N copies of one message interleave into noise.
     static func main() {
         BLAS.selectCore()   // before any matrix product (BLASCore.swift)
+        BLAS.threads = 1    // OpenBLAS single-threaded; commands with --threads split products themselves (BLAS.swift)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -26,12 +26,30 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
     private var paddedHeight: Int { outputTile * tilesHigh + 2 }
     private var paddedWidth: Int { outputTile * tilesWide + 2 }
 
+    /// Each tile's first element in the padded input plane and in the output-gradient plane, at the batch
+    /// capacity (a smaller batch uses the first tiles), plus 8 copies of the last for a partial lane group.
+    private let paddedOrigins, gradientOrigins: UnsafeMutablePointer<Int>
+
     public init(_ shape: ConvShape, outputTile: Int, workspace: Workspace) {
         precondition(shape.kernel == 3 && shape.stride == 1 && shape.padding == 1, "Winograd F(m×m, 3×3) needs a 3×3 stride-1 padding-1 convolution")
         precondition(outputTile == 2 || outputTile == 4, "Winograd output tiles are 2×2 or 4×4")
         self.shape = shape; self.outputTile = outputTile; self.workspace = workspace
+        let th = (shape.height + outputTile - 1) / outputTile, tw = (shape.width + outputTile - 1) / outputTile
+        let tiles = shape.batch * th * tw
+        func origins(planeHeight: Int, planeWidth: Int) -> UnsafeMutablePointer<Int> {
+            let table = UnsafeMutablePointer<Int>.allocate(capacity: tiles + 8)
+            for t in 0..<(tiles + 8) {
+                let u = min(t, tiles - 1), tx = u % tw, rest = u / tw, ty = rest % th, n = rest / th
+                table[t] = (n * planeHeight + outputTile * ty) * planeWidth + outputTile * tx
+            }
+            return table
+        }
+        paddedOrigins = origins(planeHeight: outputTile * th + 2, planeWidth: outputTile * tw + 2)
+        gradientOrigins = origins(planeHeight: outputTile * th, planeWidth: outputTile * tw)
         workspace.reserve(workspaceCount)
     }
+
+    deinit { paddedOrigins.deallocate(); gradientOrigins.deallocate() }
 
     /// Floats of scratch: U (or its gradient, which reuses it), V, M, and the padded planes.
     public var workspaceCount: Int {
@@ -76,27 +94,27 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
         for co in 0..<s.outChannels { biasGrad[co] += sumOf(outputGrad + co * p, count: p) }
         transformInput(b, input, batch: batch)
         transformOutputGradient(b, outputGrad, batch: batch)   // m holds dM
-        for xi in 0..<cells {   // u holds dU
-            BLAS.gemm(transposeB: true, m: s.outChannels, n: s.inChannels, k: b.tiles, a: b.m + xi * s.outChannels * b.tiles, lda: b.tiles,
+        parallelRanges(cells) { _, cellRange in for xi in cellRange {   // u holds dU
+            BLAS.serialGemm(transposeB: true, m: s.outChannels, n: s.inChannels, k: b.tiles, a: b.m + xi * s.outChannels * b.tiles, lda: b.tiles,
                       b: b.v + xi * s.inChannels * b.tiles, ldb: b.tiles, beta: 0, c: b.u + xi * s.outChannels * s.inChannels, ldc: s.inChannels)
-        }
+        } }
         addFilterGradient(b, weightGrad)
         guard let inputGrad else { return }
         transformFilters(b, weight)
-        for xi in 0..<cells {   // v holds dV
-            BLAS.gemm(transposeA: true, m: s.inChannels, n: b.tiles, k: s.outChannels, a: b.u + xi * s.outChannels * s.inChannels, lda: s.inChannels,
+        parallelRanges(cells) { _, cellRange in for xi in cellRange {   // v holds dV
+            BLAS.serialGemm(transposeA: true, m: s.inChannels, n: b.tiles, k: s.outChannels, a: b.u + xi * s.outChannels * s.inChannels, lda: s.inChannels,
                       b: b.m + xi * s.outChannels * b.tiles, ldb: b.tiles, beta: 0, c: b.v + xi * s.inChannels * b.tiles, ldc: b.tiles)
-        }
+        } }
         addInputGradient(b, inputGrad, batch: batch)
     }
 
     /// M[ξ] = U[ξ]·V[ξ] for every tile cell ξ.
     private func multiplyTiles(_ b: Buffers, batch: Int) {
         let s = shape
-        for xi in 0..<(alpha * alpha) {
-            BLAS.gemm(m: s.outChannels, n: b.tiles, k: s.inChannels, a: b.u + xi * s.outChannels * s.inChannels, lda: s.inChannels,
+        parallelRanges(alpha * alpha) { _, cellRange in for xi in cellRange {   // independent products: one thread each
+            BLAS.serialGemm(m: s.outChannels, n: b.tiles, k: s.inChannels, a: b.u + xi * s.outChannels * s.inChannels, lda: s.inChannels,
                       b: b.v + xi * s.inChannels * b.tiles, ldb: b.tiles, beta: 0, c: b.m + xi * s.outChannels * b.tiles, ldc: b.tiles)
-        }
+        } }
     }
 
     // MARK: the four transforms and their adjoints, dispatched once per pass to the tile size's code
@@ -139,7 +157,8 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
 
     private func grid(batch: Int, planeHeight: Int, planeWidth: Int) -> TileGrid {
         TileGrid(batch: batch, height: shape.height, width: shape.width, tilesHigh: tilesHigh, tilesWide: tilesWide,
-                 step: outputTile, planeHeight: planeHeight, planeWidth: planeWidth)
+                 step: outputTile, planeHeight: planeHeight, planeWidth: planeWidth,
+                 origins: planeWidth == paddedWidth ? paddedOrigins : gradientOrigins)
     }
 }
 
@@ -147,23 +166,12 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
 /// `step` outputs, read from (or written to) a plane of planeHeight × planeWidth per image.
 struct TileGrid {
     let batch, height, width, tilesHigh, tilesWide, step, planeHeight, planeWidth: Int
+    /// Each tile's first element in the plane (tiles of the batch capacity, then 8 repeats of the last one).
+    /// why a table: computing 8 origins per lane group (3 divisions each) into a SIMD vector cost a quarter
+    /// of the input transform in store-forwarding stalls.
+    let origins: UnsafePointer<Int>
     var tiles: Int { batch * tilesHigh * tilesWide }
     var planeCount: Int { batch * planeHeight * planeWidth }
-
-    /// The plane offset of tile t's first element.
-    @inline(__always)
-    func origin(_ t: Int) -> Int {
-        let tx = t % tilesWide, rest = t / tilesWide, ty = rest % tilesHigh, n = rest / tilesHigh
-        return (n * planeHeight + step * ty) * planeWidth + step * tx
-    }
-
-    /// The 8 origins of the lane group starting at tile t0 (lanes past the last tile repeat it).
-    @inline(__always)
-    func origins(_ t0: Int) -> SIMD8<Int> {
-        var o = SIMD8<Int>()
-        for l in 0..<8 { o[l] = origin(min(t0 + l, tiles - 1)) }
-        return o
-    }
 
     /// Copies one channel's images into the interior of its planes at (offsetY, offsetX), zeroing the rest.
     func pad(_ plane: UnsafeMutablePointer<Float>, from image: UnsafePointer<Float>, offset: Int) {
@@ -176,7 +184,7 @@ struct TileGrid {
 
 /// Gathers `rows × cols` values of 8 tiles at `origins` (row stride `rowStride`) into lane vectors.
 @inline(__always)
-private func gatherTiles(_ plane: UnsafePointer<Float>, _ o: SIMD8<Int>, rows: Int, cols: Int, rowStride: Int,
+private func gatherTiles(_ plane: UnsafePointer<Float>, _ o: UnsafePointer<Int>, rows: Int, cols: Int, rowStride: Int,
                          into x: UnsafeMutablePointer<WinogradLanes>) {
     for r in 0..<rows { for c in 0..<cols {
         let d = r * rowStride + c
@@ -224,15 +232,24 @@ struct TileScratch {
 }
 
 /// u[ξ, pair] = (G·g·Gᵀ)[ξ] for the filters g = weight[pair] (9 floats each), 8 filters per step.
+@inline(__always)   // why: specialised per tile size at each call; LLVM otherwise merges the two into one slow copy
 func winogradFilters<T: WinogradTransform>(_: T.Type, _ u: UnsafeMutablePointer<Float>, _ weight: UnsafePointer<Float>, pairs: Int, tileScratch: TileScratch) {
     let a = T.inputTile, groups = (pairs + 7) / 8
     parallelRanges(groups) { thread, range in
         let (x, y, scratch) = tileScratch.lanes(thread)
         for group in range {
             let p0 = group * 8, lanes = min(8, pairs - p0)
-            var o = SIMD8<Int>()
-            for l in 0..<8 { o[l] = 9 * min(p0 + l, pairs - 1) }
-            gatherTiles(weight, o, rows: 3, cols: 3, rowStride: 3, into: x)
+            var filters = weight + 9 * p0
+            if lanes < 8 {   // the last group: its filters, zero-padded to 8, in y (free until `separable` writes it)
+                let copy = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+                copy.initialize(repeating: 0, count: 72)
+                copy.update(from: filters, count: 9 * lanes)
+                filters = UnsafePointer(copy)
+            }
+            for k in 0..<9 {   // 8 consecutive 3×3 filters, 9 floats apart
+                x[k] = WinogradLanes(filters[k], filters[9 + k], filters[18 + k], filters[27 + k],
+                                     filters[36 + k], filters[45 + k], filters[54 + k], filters[63 + k])
+            }
             separable(x, rows: 3, cols: 3, y, colsOut: a, rowsOut: a, scratch: scratch, T.filter)
             storeLanes(y, cells: a * a, lanes: lanes, u + p0, cellStride: pairs)
         }
@@ -240,6 +257,7 @@ func winogradFilters<T: WinogradTransform>(_: T.Type, _ u: UnsafeMutablePointer<
 }
 
 /// weightGrad[pair] += Gᵀ·dU·G, the adjoint of `winogradFilters`.
+@inline(__always)   // why: specialised per tile size at each call; LLVM otherwise merges the two into one slow copy
 func winogradFilterGradient<T: WinogradTransform>(_: T.Type, _ weightGrad: UnsafeMutablePointer<Float>, _ du: UnsafePointer<Float>, pairs: Int, tileScratch: TileScratch) {
     let a = T.inputTile, groups = (pairs + 7) / 8
     parallelRanges(groups) { thread, range in
@@ -257,6 +275,7 @@ func winogradFilterGradient<T: WinogradTransform>(_: T.Type, _ weightGrad: Unsaf
 }
 
 /// v[ξ, c, t] = (Bᵀ·d·B)[ξ] for the α×α input tile d of tile t (zero outside the image).
+@inline(__always)   // why: specialised per tile size at each call; LLVM otherwise merges the two into one slow copy
 func winogradInput<T: WinogradTransform>(_: T.Type, _ v: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                                          padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch) {
     let a = T.inputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
@@ -266,7 +285,7 @@ func winogradInput<T: WinogradTransform>(_: T.Type, _ v: UnsafeMutablePointer<Fl
             let plane = padded + c * g.planeCount
             g.pad(plane, from: input + c * imageCount, offset: 1)
             for t0 in stride(from: 0, to: tiles, by: 8) {
-                gatherTiles(plane, g.origins(t0), rows: a, cols: a, rowStride: g.planeWidth, into: x)
+                gatherTiles(plane, g.origins + t0, rows: a, cols: a, rowStride: g.planeWidth, into: x)
                 separable(x, rows: a, cols: a, y, colsOut: a, rowsOut: a, scratch: scratch, T.input)
                 storeLanes(y, cells: a * a, lanes: min(8, tiles - t0), v + c * tiles + t0, cellStride: channels * tiles)
             }
@@ -275,6 +294,7 @@ func winogradInput<T: WinogradTransform>(_: T.Type, _ v: UnsafeMutablePointer<Fl
 }
 
 /// inputGrad += B·dV·Bᵀ per tile, added onto the (overlapping) α×α input windows.
+@inline(__always)   // why: specialised per tile size at each call; LLVM otherwise merges the two into one slow copy
 func winogradInputGradient<T: WinogradTransform>(_: T.Type, _ inputGrad: UnsafeMutablePointer<Float>, _ dv: UnsafePointer<Float>,
                                                  padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch) {
     let a = T.inputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
@@ -288,7 +308,7 @@ func winogradInputGradient<T: WinogradTransform>(_: T.Type, _ inputGrad: UnsafeM
                 loadLanes(dv + c * tiles + t0, cells: a * a, lanes: lanes, cellStride: channels * tiles, into: x)
                 separable(x, rows: a, cols: a, y, colsOut: a, rowsOut: a, scratch: scratch, T.inputAdjoint)
                 for l in 0..<lanes {
-                    let o = g.origin(t0 + l)
+                    let o = g.origins[t0 + l]
                     for r in 0..<a { for col in 0..<a { plane[o + r * g.planeWidth + col] += y[r * a + col][l] } }
                 }
             }
@@ -302,6 +322,7 @@ func winogradInputGradient<T: WinogradTransform>(_: T.Type, _ inputGrad: UnsafeM
 }
 
 /// output[c] = Aᵀ·m·A + bias per tile (only the outputs inside the image are written).
+@inline(__always)   // why: specialised per tile size at each call; LLVM otherwise merges the two into one slow copy
 func winogradOutput<T: WinogradTransform>(_: T.Type, _ output: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>,
                                           bias: UnsafePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch) {
     let a = T.inputTile, step = T.outputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
@@ -325,6 +346,7 @@ func winogradOutput<T: WinogradTransform>(_: T.Type, _ output: UnsafeMutablePoin
 }
 
 /// dm[ξ, c, t] = (A·dY·Aᵀ)[ξ] for the m×m output-gradient tile of tile t (zero outside the image).
+@inline(__always)   // why: specialised per tile size at each call; LLVM otherwise merges the two into one slow copy
 func winogradOutputGradient<T: WinogradTransform>(_: T.Type, _ dm: UnsafeMutablePointer<Float>, _ outputGrad: UnsafePointer<Float>,
                                                   padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch) {
     let a = T.inputTile, step = T.outputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
@@ -334,7 +356,7 @@ func winogradOutputGradient<T: WinogradTransform>(_: T.Type, _ dm: UnsafeMutable
             let plane = padded + c * g.planeCount
             g.pad(plane, from: outputGrad + c * imageCount, offset: 0)
             for t0 in stride(from: 0, to: tiles, by: 8) {
-                gatherTiles(plane, g.origins(t0), rows: step, cols: step, rowStride: g.planeWidth, into: x)
+                gatherTiles(plane, g.origins + t0, rows: step, cols: step, rowStride: g.planeWidth, into: x)
                 separable(x, rows: step, cols: step, y, colsOut: a, rowsOut: a, scratch: scratch, T.outputAdjoint)
                 storeLanes(y, cells: a * a, lanes: min(8, tiles - t0), dm + c * tiles + t0, cellStride: channels * tiles)
             }

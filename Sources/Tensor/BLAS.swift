@@ -20,7 +20,16 @@ public enum BLAS {
                             a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let parts = min(kernelThreads, maxKernelThreads)
+        gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+             beta: beta, c: c, ldc: ldc, parts: min(kernelThreads, maxKernelThreads))
+    }
+
+    /// `gemm` split into up to `parts` blocks (one thread each) when large enough.
+    public static func gemm(transposeA: Bool = false, transposeB: Bool = false,
+                            m: Int, n: Int, k: Int, alpha: Float = 1,
+                            a: UnsafePointer<Float>, lda: Int,
+                            b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, parts: Int) {
         guard parts > 1, m * n * k >= splitThreshold, n >= 16 * parts || m >= 8 * parts else {
             serialGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)

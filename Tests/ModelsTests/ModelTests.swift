@@ -6,8 +6,8 @@ import Tensor
 
 @Suite struct ModelTests {
     /// The test suite's tiny U-Net, built through the registry like every model (`cnn-tiny`).
-    static func tinyUNet(inChannels: Int = 1, batchCapacity: Int = 2) -> UNetDenoiser {
-        ModelArchitecture.cnnTiny.build([inChannels, 16, 16], batchCapacity) as! UNetDenoiser
+    static func tinyUNet(inChannels: Int = 1, batchCapacity: Int = 2, convolutions: ConvolutionChoice = .im2col) -> UNetDenoiser {
+        ModelArchitecture.cnnTiny.build([inChannels, 16, 16], batchCapacity, convolutions: convolutions) as! UNetDenoiser
     }
 
     /// The parameter count of the seed's U-Net worked out layer by layer (PyTorch's numel()).

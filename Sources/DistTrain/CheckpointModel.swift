@@ -11,13 +11,14 @@ struct CheckpointModel {
     let schedule: NoiseSchedule
 
     /// Loads the weights (the EMA weights when the checkpoint has them and `useEMA`) into a model whose
-    /// activations hold `batchCapacity` samples.
-    init(path: String, batchCapacity: Int, useEMA: Bool) throws {
+    /// activations hold `batchCapacity` samples; its convolutions run as the checkpoint's run chose unless
+    /// `convolutions` says otherwise (every algorithm computes the same function, to rounding).
+    init(path: String, batchCapacity: Int, useEMA: Bool, convolutions: ConvolutionChoice? = nil) throws {
         let reader = try CheckpointReader(path)
         architecture = reader.metadata.model
         let shape = reader.metadata.sampleShape
         if let problem = architecture.validate(shape) { throw IOError(path: path, "sample_shape \(shape): \(problem)") }
-        model = architecture.build(shape, batchCapacity, convolutions: reader.metadata.configuration.convolutions)
+        model = architecture.build(shape, batchCapacity, convolutions: convolutions ?? reader.metadata.configuration.convolutions)
         let ema = useEMA && reader.containsEMA ? FloatBuffer(count: model.parameters.count) : nil
         _ = try reader.load(into: model, optimizer: nil, ema: ema)
         if let ema { model.parameters.copy(from: ema) }

@@ -25,26 +25,35 @@ struct SampleCommand: ParsableCommand {
     var trajectory = false
     @Option(help: "Samples per batch on each rank.")
     var batchSize: Int = 64
+    @Option(help: "Threads per rank for the matrix products and the kernels.")
+    var threads: Int = 1
+    @Option(help: "Convolution algorithm (default: the checkpoint's run's; see train --help).")
+    var convAlgorithm: ConvolutionChoice?
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
     }
 
     func run() throws {
+        BLAS.threads = threads
         let world = Communicator.world
         defer { Communicator.finalizeIfStarted() }
         do {
-            let loaded = try CheckpointModel(path: checkpoint, batchCapacity: min(batchSize, count), useEMA: !noEma)
+            let loaded = try CheckpointModel(path: checkpoint, batchCapacity: min(batchSize, count), useEMA: !noEma,
+                                             convolutions: convAlgorithm)
             let samplerObject = DiffusionSampler(model: loaded.model, schedule: loaded.schedule)
             let method = sampling.method
             let base = out.hasSuffix(".png") ? String(out.dropLast(4)) : out
             if trajectory && world.isRoot { try writeTrajectory(samplerObject, method: method, base: base) }
+            let start = DispatchTime.now().uptimeNanoseconds
             let images = try SampleGeneration.generate(count: count, sampler: samplerObject, method: method, seed: seed,
                                                        round: 0, communicator: world)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             guard world.isRoot, let images else { return }
             let written = try SampleGeneration.save(images, count: count, sampleShape: loaded.model.sampleShape, to: base)
-            print("disttrain: wrote \(count) samples to \(written)")
+            print("disttrain: wrote \(count) samples to \(written) (sampling took \(String(format: "%.2f", seconds)) s)")
         } catch {
             failAllRanks(error, communicator: world)
         }

@@ -101,7 +101,7 @@ struct BenchCommand: ParsableCommand {
             "img_per_s_per_rank": round4(imagesPerSecond / Double(world.size)), "gflops": round4(gflops),
             "sgemm_peak_gflops": round4(peak), "peak_fraction": round4(gflops / (peak * Double(world.size))),
             "allreduce_wait_s": round4(waits.sorted()[waits.count / 2]),
-            "peak_rss_mb": round4(rss), "parameters": net.parameterTable.totalCount,
+            "peak_rss_mb": round4(rss), "workspace_mb": round4(Double(net.workspaceCount * 4) / 1_048_576), "parameters": net.parameterTable.totalCount,
         ]
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))

@@ -19,6 +19,8 @@ public protocol Denoiser: AnyObject {
     var multiplyAccumulatesPerSample: Int { get }
     /// Its Conv2d layers and their algorithms (none for models without convolutions).
     var convolutionPlan: [ConvolutionPlanEntry] { get }
+    /// Floats of the scratch its layers share (im2col columns, Winograd's transformed tiles).
+    var workspaceCount: Int { get }
     /// Train mode uses batch statistics in BatchNorm; eval mode the running ones.
     var training: Bool { get set }
     /// Told, during `backward`, the offset from which every gradient is final (see `ModelPointers`),
@@ -36,6 +38,7 @@ public protocol Denoiser: AnyObject {
 
 extension Denoiser {
     public var convolutionPlan: [ConvolutionPlanEntry] { [] }
+    public var workspaceCount: Int { 0 }
     public var sampleCount: Int { sampleShape.reduce(1, *) }
 
     /// PyTorch's default initialisation from `seed`, identical wherever it runs.

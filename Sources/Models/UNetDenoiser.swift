@@ -56,6 +56,7 @@ public final class UNetDenoiser: Denoiser {
     public let batchCapacity: Int
     public let height, width: Int
     public let convolutionPlan: [ConvolutionPlanEntry]
+    public let workspaceCount: Int
     public var training = true
     public var gradientsReady: ((Int) -> Void)?
     public var reduceStatistics: ((UnsafeMutablePointer<Double>, Int) -> Void)?
@@ -99,6 +100,7 @@ public final class UNetDenoiser: Denoiser {
         ups = upsByLevel.map { $0! }
         outConv = Conv2d(b, "out_conv", inChannels: c.baseChannels, outChannels: c.inChannels, kernel: 1, height: height, width: width)
         parameterTable = b.parameters; bufferTable = b.buffers; convolutionPlan = b.convolutionPlan
+        workspaceCount = b.workspace.count
         parameters = FloatBuffer(count: b.parameters.totalCount); gradients = FloatBuffer(count: b.parameters.totalCount)
         buffers = FloatBuffer(count: b.buffers.totalCount)
 

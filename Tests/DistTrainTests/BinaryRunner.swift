@@ -22,21 +22,23 @@ struct BinaryRunner {
                                  "OMPI_MCA_rmaps_base_oversubscribe": "1", "HDF5_USE_FILE_LOCKING": "FALSE",
                                  "OPENBLAS_NUM_THREADS": "1"]
 
-    static func run(_ arguments: [String], in directory: String? = nil, timeout: Double = 300) throws -> Result {
-        try execute(binary, arguments, directory: directory, timeout: timeout)
+    static func run(_ arguments: [String], in directory: String? = nil, timeout: Double = 300,
+                    environment extra: [String: String] = [:]) throws -> Result {
+        try execute(binary, arguments, directory: directory, timeout: timeout, extra: extra)
     }
 
     static func mpirun(_ ranks: Int, _ arguments: [String], in directory: String? = nil, timeout: Double = 300) throws -> Result {
         try execute("/usr/bin/mpirun", ["-np", String(ranks), binary] + arguments, directory: directory, timeout: timeout)
     }
 
-    private static func execute(_ executable: String, _ arguments: [String], directory: String?, timeout: Double) throws -> Result {
+    private static func execute(_ executable: String, _ arguments: [String], directory: String?, timeout: Double,
+                                extra: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var environment = ProcessInfo.processInfo.environment
-        for (k, v) in mpiEnvironment { environment[k] = v }
+        for (k, v) in mpiEnvironment.merging(extra, uniquingKeysWith: { $1 }) { environment[k] = v }
         process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out; process.standardError = err

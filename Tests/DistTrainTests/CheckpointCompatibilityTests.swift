@@ -5,8 +5,11 @@ import Testing
 /// Checkpoints written by older builds keep loading. `Tests/Fixtures/checkpoint-v1-mlp.h5` is step 4
 /// of a run by main at 0bac94c (format version 1), made in a directory holding the moons data as
 /// `disttrain prepare --source two-moons --count 256 --seed 0 --out data/moons.h5`, by the `straight`
-/// arguments below with `--out run`.
+/// arguments below with `--out run`, on OpenBLAS' Prescott kernels (0bac94c left Debian's OpenBLAS to
+/// its own choice, which was Prescott on that machine): to continue its arithmetic bit for bit, every run
+/// here pins them (`kernels`); disttrain leaves a user's OPENBLAS_CORETYPE alone.
 @Suite(.serialized) struct CheckpointCompatibilityTests {
+    static let kernels = ["OPENBLAS_CORETYPE": "Prescott"]
     init() { setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1) }
 
     static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -22,7 +25,7 @@ import Testing
         #expect(prepared.status == 0, "\(prepared.stderr)")
         try FileManager.default.createDirectory(atPath: dir + "/run", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: fixture, toPath: dir + "/run/ckpt-00000004.h5")
-        let straight = try BinaryRunner.run(Self.straight + ["--out", "straight"], in: dir, timeout: 120)
+        let straight = try BinaryRunner.run(Self.straight + ["--out", "straight"], in: dir, timeout: 120, environment: kernels)
         #expect(straight.status == 0, "\(straight.stderr)")
         return dir
     }
@@ -43,7 +46,7 @@ import Testing
         #expect(try HDF5File.open(Self.fixture).attribute("format_version") == "1")
         let dir = try Self.prepare("v1-resume")
         // Neither --model nor --data: a resumed run continues with the checkpoint's.
-        let resumed = try BinaryRunner.run(["train", "--out", "run", "--resume"], in: dir, timeout: 120)
+        let resumed = try BinaryRunner.run(["train", "--out", "run", "--resume"], in: dir, timeout: 120, environment: Self.kernels)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stdout.contains("resumed from run/ckpt-00000004.h5 at step 4"), "\(resumed.stdout)")
         #expect(resumed.stdout.contains("does not record its data"), "\(resumed.stdout)")
@@ -67,7 +70,7 @@ import Testing
         try checkpoint.setAttribute("configuration", String(decoding: try JSONSerialization.data(withJSONObject: fields), as: UTF8.self))
         try checkpoint.close()
 
-        let resumed = try BinaryRunner.run(["train", "--out", "run", "--resume"], in: dir, timeout: 120)
+        let resumed = try BinaryRunner.run(["train", "--out", "run", "--resume"], in: dir, timeout: 120, environment: Self.kernels)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stdout.contains("resumed from run/ckpt-00000004.h5 at step 4"), "\(resumed.stdout)")
         try Self.expectBitIdentical(dir + "/straight/ckpt-00000008.h5", dir + "/run/ckpt-00000008.h5")

@@ -157,34 +157,6 @@ sample)
         ratios+=("$(awk -v a="${ours[-1]}" -v b="${theirs[-1]}" 'BEGIN { printf "%.4f", b / a }')")
         echo "round $r: disttrain ${ours[-1]} s (wall $tfull s), pytorch ${theirs[-1]} s, ratio ${ratios[-1]}"
       done
-      mo=$(median "${ours[@]}"); mt=$(median "${theirs[@]}"); mr=$(median "${ratios[@]}")
-      echo "median: disttrain $mo img/s, pytorch $mt img/s, ratio $mr"
-      results+=("$(printf '{"mode":"train","model":"%s","batch":%d,"threads":%d,"steps":%d,"warmup":%d,"rounds":%d,"conv_algorithm":"%s","openblas_core":"%s","sgemm_peak_gflops":%s,"disttrain_img_per_s":%s,"pytorch_img_per_s":%s,"median_ratio":%s,"torch":"%s"}' \
-        "$model" "$batch" "$th" "$steps" "$warmup" "$rounds" "$conv" "${core:-unknown}" "$peak" "$mo" "$mt" "$mr" "$torch_pin")")
-    done
-  done
-  ;;
-sample)
-  for model in "${model_list[@]}"; do
-    for th in "${thread_list[@]}"; do
-      export OPENBLAS_NUM_THREADS=$th OMP_NUM_THREADS=$th
-      ck=$(checkpoint "$model")
-      ours=(); raw=(); theirs=(); ratios=()
-      echo "== sample: $model, $count images, DDIM $ddim steps, $th thread(s), conv $conv"
-      # sample has no --threads: OpenBLAS takes OPENBLAS_NUM_THREADS, its other kernels run on 1 thread.
-      run() { "$binary" sample --checkpoint "$ck" --count "$count" --batch-size "$count" --sampler ddim \
-                --sampler-steps "$1" --out "$work/grid.png"; }
-      for r in $(seq "$rounds"); do
-        quiet; tfull=$(wall run "$ddim")
-        quiet; t1=$(wall run 1)
-        quiet
-        j=$("$py" scripts/peer/bench_step.py --sample --model "$model" --count "$count" --sampler-steps "$ddim" --threads "$th" | tail -1)
-        raw+=("$tfull")
-        ours+=("$(awk -v a="$tfull" -v b="$t1" -v s="$ddim" 'BEGIN { printf "%.4f", (a - b) * s / (s - 1) }')")
-        theirs+=("$(echo "$j" | field seconds)")
-        ratios+=("$(awk -v a="${ours[-1]}" -v b="${theirs[-1]}" 'BEGIN { printf "%.4f", b / a }')")
-        echo "round $r: disttrain ${ours[-1]} s (wall $tfull s for $ddim steps, $t1 s for 1), pytorch ${theirs[-1]} s, ratio ${ratios[-1]}"
-      done
       mo=$(median "${ours[@]}"); mw=$(median "${raw[@]}"); mt=$(median "${theirs[@]}"); mr=$(median "${ratios[@]}")
       echo "median: disttrain $mo s (wall $mw s), pytorch $mt s, ratio (pytorch s / disttrain s) $mr"
       results+=("$(printf '{"mode":"sample","model":"%s","count":%d,"sampler_steps":%d,"threads":%d,"rounds":%d,"conv_algorithm":"%s","disttrain_s":%s,"disttrain_wall_s":%s,"pytorch_s":%s,"median_ratio":%s,"torch":"%s"}' \

@@ -53,7 +53,7 @@ struct SampleCommand: ParsableCommand {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             guard world.isRoot, let images else { return }
             let written = try SampleGeneration.save(images, count: count, sampleShape: loaded.model.sampleShape, to: base)
-            print("disttrain: wrote \(count) samples to \(written) (sampling took \(String(format: "%.2f", seconds)) s)")
+            print("disttrain: wrote \(count) samples to \(written) (sampling took \(String(format: "%.3f", seconds)) s)")
         } catch {
             failAllRanks(error, communicator: world)
         }

@@ -84,7 +84,7 @@ public func conv2dBackward(inputGrad: UnsafeMutablePointer<Float>?, weightGrad: 
                            input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                            columns: UnsafeMutablePointer<Float>, shape s: ConvShape) {
     let p = s.positions
-    for co in 0..<s.outChannels { biasGrad[co] += sumOf(outputGrad + co * p, count: p) }
+    addChannelSums(biasGrad, outputGrad, channels: s.outChannels, count: p)
     if s.isPointwise {
         BLAS.gemm(transposeB: true, m: s.outChannels, n: s.patchSize, k: p, a: outputGrad, lda: p,
                   b: input, ldb: p, beta: 1, c: weightGrad, ldc: s.patchSize)

@@ -61,7 +61,7 @@ public func convTranspose2dBackward(inputGrad: UnsafeMutablePointer<Float>?, wei
                                     input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                     columns: UnsafeMutablePointer<Float>, shape s: ConvTransposeShape) {
     let a = s.adjoint, p = s.positions, q = s.inputPositions
-    for co in 0..<s.outChannels { biasGrad[co] += sumOf(outputGrad + co * p, count: p) }
+    addChannelSums(biasGrad, outputGrad, channels: s.outChannels, count: p)
     let inPlane = s.height * s.width, outPlane = s.outputHeight * s.outputWidth
     forEachChunk(a) { first, images in
         let chunk = images * inPlane

@@ -22,6 +22,11 @@ public func sumOf(_ x: UnsafePointer<Float>, count: Int) -> Float {
     return Float(total)
 }
 
+/// sums[c] += Σ x[c, 0..<count] for each of `channels` channels (a bias gradient from a CNHW output gradient).
+public func addChannelSums(_ sums: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, channels: Int, count: Int) {
+    parallelFor(channels) { c in sums[c] += sumOf(x + c * count, count: count) }
+}
+
 /// Threads used by the non-BLAS kernels (im2col, col2im, BatchNorm); set with `BLAS.threads` by the CLI.
 nonisolated(unsafe) public var kernelThreads = 1
 

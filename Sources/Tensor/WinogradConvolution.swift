@@ -91,7 +91,7 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
                          biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                          input: UnsafePointer<Float>, weight: UnsafePointer<Float>, batch: Int) {
         let s = shape, b = buffers(batch: batch), p = batch * s.height * s.width, cells = alpha * alpha
-        for co in 0..<s.outChannels { biasGrad[co] += sumOf(outputGrad + co * p, count: p) }
+        addChannelSums(biasGrad, outputGrad, channels: s.outChannels, count: p)
         transformInput(b, input, batch: batch)
         transformOutputGradient(b, outputGrad, batch: batch)   // m holds dM
         parallelRanges(cells) { _, cellRange in for xi in cellRange {   // u holds dU

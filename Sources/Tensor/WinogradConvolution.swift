@@ -186,10 +186,13 @@ struct TileGrid {
 @inline(__always)
 private func gatherTiles(_ plane: UnsafePointer<Float>, _ o: UnsafePointer<Int>, rows: Int, cols: Int, rowStride: Int,
                          into x: UnsafeMutablePointer<WinogradLanes>) {
+    // why 8 pointers first: the stores into x could alias the origin table, so reading o[l] in the loop
+    // would reload all 8 origins after every store.
+    let p0 = plane + o[0], p1 = plane + o[1], p2 = plane + o[2], p3 = plane + o[3]
+    let p4 = plane + o[4], p5 = plane + o[5], p6 = plane + o[6], p7 = plane + o[7]
     for r in 0..<rows { for c in 0..<cols {
         let d = r * rowStride + c
-        x[r * cols + c] = WinogradLanes(plane[o[0] + d], plane[o[1] + d], plane[o[2] + d], plane[o[3] + d],
-                                        plane[o[4] + d], plane[o[5] + d], plane[o[6] + d], plane[o[7] + d])
+        x[r * cols + c] = WinogradLanes(p0[d], p1[d], p2[d], p3[d], p4[d], p5[d], p6[d], p7[d])
     } }
 }
 

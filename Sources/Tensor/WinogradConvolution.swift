@@ -173,12 +173,22 @@ struct TileGrid {
     var tiles: Int { batch * tilesHigh * tilesWide }
     var planeCount: Int { batch * planeHeight * planeWidth }
 
-    /// Copies one channel's images into the interior of its planes at (offsetY, offsetX), zeroing the rest.
+    /// Copies one channel's images into the interior of its planes at (offset, offset) and zeroes the rest
+    /// (only the rest: the interior is overwritten anyway).
     func pad(_ plane: UnsafeMutablePointer<Float>, from image: UnsafePointer<Float>, offset: Int) {
-        plane.initialize(repeating: 0, count: planeCount)
-        for n in 0..<batch { for y in 0..<height {
-            (plane + (n * planeHeight + y + offset) * planeWidth + offset).update(from: image + (n * height + y) * width, count: width)
-        } }
+        let right = planeWidth - offset - width
+        for n in 0..<batch {
+            let p = plane + n * planeHeight * planeWidth
+            p.update(repeating: 0, count: offset * planeWidth)                       // rows above
+            for y in 0..<height {
+                let row = p + (y + offset) * planeWidth
+                row.update(repeating: 0, count: offset)
+                (row + offset).update(from: image + (n * height + y) * width, count: width)
+                (row + offset + width).update(repeating: 0, count: right)
+            }
+            let below = offset + height
+            (p + below * planeWidth).update(repeating: 0, count: (planeHeight - below) * planeWidth)   // rows below
+        }
     }
 }
 

@@ -13,23 +13,14 @@ public enum BLAS {
     /// Products below this many multiply-accumulates are not worth a thread hand-off.
     static let splitThreshold = 1 << 21
 
-    /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, all row-major; split over `threads`.
-    @inline(__always)
+    /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, all row-major; split into up to `parts`
+    /// blocks (one thread each, `threads` by default) when large enough.
     public static func gemm(transposeA: Bool = false, transposeB: Bool = false,
                             m: Int, n: Int, k: Int, alpha: Float = 1,
                             a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int,
-                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-             beta: beta, c: c, ldc: ldc, parts: min(kernelThreads, maxKernelThreads))
-    }
-
-    /// `gemm` split into up to `parts` blocks (one thread each) when large enough.
-    public static func gemm(transposeA: Bool = false, transposeB: Bool = false,
-                            m: Int, n: Int, k: Int, alpha: Float = 1,
-                            a: UnsafePointer<Float>, lda: Int,
-                            b: UnsafePointer<Float>, ldb: Int,
-                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, parts: Int) {
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+                            parts: Int = min(kernelThreads, maxKernelThreads)) {
         guard parts > 1, m * n * k >= splitThreshold, n >= 16 * parts || m >= 8 * parts else {
             serialGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)

@@ -133,8 +133,13 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
 
     private func transformInput(_ b: Buffers, _ input: UnsafePointer<Float>, batch: Int) {
         let g = grid(batch: batch, planeHeight: paddedHeight, planeWidth: paddedWidth), c = shape.inChannels
-        if outputTile == 4 { winogradInput(WinogradF4.self, b.v, input, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch) }
-        else { winogradInput(WinogradF2.self, b.v, input, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch) }
+        if outputTile == 4 {
+            winogradTransformPlanes(WinogradF4.self, b.v, input, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch,
+                                    edge: WinogradF4.inputTile, offset: 1, WinogradF4.input)
+        } else {
+            winogradTransformPlanes(WinogradF2.self, b.v, input, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch,
+                                    edge: WinogradF2.inputTile, offset: 1, WinogradF2.input)
+        }
     }
 
     private func addInputGradient(_ b: Buffers, _ inputGrad: UnsafeMutablePointer<Float>, batch: Int) {
@@ -151,8 +156,13 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
 
     private func transformOutputGradient(_ b: Buffers, _ outputGrad: UnsafePointer<Float>, batch: Int) {
         let g = grid(batch: batch, planeHeight: outputTile * tilesHigh, planeWidth: outputTile * tilesWide), c = shape.outChannels
-        if outputTile == 4 { winogradOutputGradient(WinogradF4.self, b.m, outputGrad, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch) }
-        else { winogradOutputGradient(WinogradF2.self, b.m, outputGrad, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch) }
+        if outputTile == 4 {
+            winogradTransformPlanes(WinogradF4.self, b.m, outputGrad, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch,
+                                    edge: WinogradF4.outputTile, offset: 0, WinogradF4.outputAdjoint)
+        } else {
+            winogradTransformPlanes(WinogradF2.self, b.m, outputGrad, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch,
+                                    edge: WinogradF2.outputTile, offset: 0, WinogradF2.outputAdjoint)
+        }
     }
 
     private func grid(batch: Int, planeHeight: Int, planeWidth: Int) -> TileGrid {
@@ -312,20 +322,25 @@ func winogradFilterGradient<T: WinogradTransform>(_: T.Type, _ weightGrad: Unsaf
     }
 }
 
-/// v[ξ, c, t] = (Bᵀ·d·B)[ξ] for the α×α input tile d of tile t (zero outside the image).
+/// dst[ξ, c, t] = (T·d·Tᵀ)[ξ] for every tile t of every channel of `source`, where d is the tile's
+/// `edge`×`edge` window of the channel's zero-padded plane (the image placed at `offset`) and T the
+/// 1-D `transform` to α values. The input transform (Bᵀ·d·B, α×α windows at offset 1) and the adjoint
+/// output transform (A·dY·Aᵀ, m×m windows at offset 0) are both this.
 @inline(__always)   // why: specialised per tile size at each call; LLVM otherwise merges the two into one slow copy
-func winogradInput<T: WinogradTransform>(_: T.Type, _ v: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
-                                         padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch) {
+func winogradTransformPlanes<T: WinogradTransform>(_: T.Type, _ dst: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>,
+                                                   padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int,
+                                                   tileScratch: TileScratch, edge: Int, offset: Int,
+                                                   _ transform: (UnsafePointer<WinogradLanes>, Int, UnsafeMutablePointer<WinogradLanes>, Int) -> Void) {
     let a = T.inputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
     parallelRanges(channels) { thread, range in
         let (x, y, scratch) = tileScratch.lanes(thread)
         for c in range {
             let plane = padded + c * g.planeCount
-            g.pad(plane, from: input + c * imageCount, offset: 1)
+            g.pad(plane, from: source + c * imageCount, offset: offset)
             for t0 in stride(from: 0, to: tiles, by: 8) {
-                gatherTiles(plane, g.origins + t0, rows: a, cols: a, rowStride: g.planeWidth, into: x)
-                separable(x, rows: a, cols: a, y, colsOut: a, rowsOut: a, scratch: scratch, T.input)
-                storeLanes(y, cells: a * a, lanes: min(8, tiles - t0), v + c * tiles + t0, cellStride: channels * tiles)
+                gatherTiles(plane, g.origins + t0, rows: edge, cols: edge, rowStride: g.planeWidth, into: x)
+                separable(x, rows: edge, cols: edge, y, colsOut: a, rowsOut: a, scratch: scratch, transform)
+                storeLanes(y, cells: a * a, lanes: min(8, tiles - t0), dst + c * tiles + t0, cellStride: channels * tiles)
             }
         }
     }
@@ -382,25 +397,6 @@ func winogradOutput<T: WinogradTransform>(_: T.Type, _ output: UnsafeMutablePoin
                         for r in 0..<rows { for col in 0..<cols { o[r * g.width + col] = y[r * step + col][l] + b } }
                     }
                 }
-            }
-        }
-    }
-}
-
-/// dm[ξ, c, t] = (A·dY·Aᵀ)[ξ] for the m×m output-gradient tile of tile t (zero outside the image).
-@inline(__always)   // why: specialised per tile size at each call; LLVM otherwise merges the two into one slow copy
-func winogradOutputGradient<T: WinogradTransform>(_: T.Type, _ dm: UnsafeMutablePointer<Float>, _ outputGrad: UnsafePointer<Float>,
-                                                  padded: UnsafeMutablePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch) {
-    let a = T.inputTile, step = T.outputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
-    parallelRanges(channels) { thread, range in
-        let (x, y, scratch) = tileScratch.lanes(thread)
-        for c in range {
-            let plane = padded + c * g.planeCount
-            g.pad(plane, from: outputGrad + c * imageCount, offset: 0)
-            for t0 in stride(from: 0, to: tiles, by: 8) {
-                gatherTiles(plane, g.origins + t0, rows: step, cols: step, rowStride: g.planeWidth, into: x)
-                separable(x, rows: step, cols: step, y, colsOut: a, rowsOut: a, scratch: scratch, T.outputAdjoint)
-                storeLanes(y, cells: a * a, lanes: min(8, tiles - t0), dm + c * tiles + t0, cellStride: channels * tiles)
             }
         }
     }

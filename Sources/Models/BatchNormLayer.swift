@@ -32,22 +32,26 @@ public struct BatchNormLayer: @unchecked Sendable {
     private func gamma(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float>? { affine ? p + weight : nil }
     private func beta(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float>? { affine ? p + bias : nil }
 
+    /// `moments`: the input's per-channel Σx, Σx² when the layer before computed them (Conv2d does);
+    /// `shift`: a per-image, per-channel value added after the activation (UNetBlock's time projection).
     func forward(_ m: ModelPointers, output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                 valuesPerChannel: Int, training: Bool) {
+                 valuesPerChannel: Int, training: Bool, moments: UnsafePointer<Double>? = nil, shift: ChannelShift? = nil) {
         let s = shape(valuesPerChannel), p = m.parameters
         if training, let reduce = m.reduceStatistics {
             batchNormSyncTrainForward(output: output, input: input, weight: gamma(p), bias: beta(p),
                                       runningMean: m.buffers + runningMean, runningVar: m.buffers + runningVar,
                                       savedMean: saved.pointer, savedInvStd: saved.pointer + channels, shape: s,
-                                      activation: activation, scratch: syncScratch.pointer, reduce: reduce)
+                                      activation: activation, scratch: syncScratch.pointer, reduce: reduce,
+                                      moments: moments, shift: shift)
         } else if training {
             batchNormTrainForward(output: output, input: input, weight: gamma(p), bias: beta(p),
                                   runningMean: m.buffers + runningMean, runningVar: m.buffers + runningVar,
-                                  savedMean: saved.pointer, savedInvStd: saved.pointer + channels, shape: s, activation: activation)
+                                  savedMean: saved.pointer, savedInvStd: saved.pointer + channels, shape: s, activation: activation,
+                                  moments: moments, shift: shift)
         } else {
             batchNormEvalForward(output: output, input: input, weight: gamma(p), bias: beta(p),
                                  runningMean: m.buffers + runningMean, runningVar: m.buffers + runningVar, shape: s,
-                                 activation: activation)
+                                 activation: activation, shift: shift)
         }
     }
 

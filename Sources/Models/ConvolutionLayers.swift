@@ -8,8 +8,11 @@ protocol ConvolutionLayer {
 }
 
 extension ConvolutionLayer {
-    func forward(_ m: ModelPointers, output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, batch: Int) {
-        algorithm.forward(output: output, input: input, weight: m.parameters + weight, bias: m.parameters + bias, batch: batch)
+    /// `moments`: where to put the output's per-channel Σy, Σy² for a BatchNorm that follows.
+    func forward(_ m: ModelPointers, output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, batch: Int,
+                 moments: UnsafeMutablePointer<Double>? = nil) {
+        algorithm.forward(output: output, input: input, weight: m.parameters + weight, bias: m.parameters + bias, batch: batch,
+                          moments: moments)
     }
 
     func backward(_ m: ModelPointers, inputGrad: UnsafeMutablePointer<Float>?, outputGrad: UnsafePointer<Float>,

@@ -18,50 +18,89 @@ public struct BatchNormShape: Sendable, Equatable {
     }
 }
 
-/// Train mode: y = act(γ·(x − mean)/√(var + ε) + β) with the batch's mean and biased variance.
-/// Saves mean and 1/√(var + ε) per channel for the backward pass and updates the running statistics.
+/// A value added after the activation, one per image and channel: y[c, n, :] += values[n·channels + c]
+/// over the `plane` (H·W) values of image n (the U-Net block adds its time projection there). Fused so
+/// that the block's hidden tensor is written once. Its gradient is `addPerChannelBackward`'s.
+public struct ChannelShift {
+    public let values: UnsafePointer<Float>
+    public let plane: Int
+    public init(values: UnsafePointer<Float>, plane: Int) { self.values = values; self.plane = plane }
+}
+
+/// Train mode: y = act(γ·(x − mean)/√(var + ε) + β) (+ `shift`) with the batch's mean and biased
+/// variance. Saves mean and 1/√(var + ε) per channel for the backward pass and updates the running
+/// statistics. `moments`, when given, are the input's per-channel Σx and Σx² in Double
+/// (`channelMoments`), computed by the layer that wrote it while the values were in cache; otherwise
+/// two passes here (mean, then squared deviations).
 public func batchNormTrainForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                                   weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                   runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
                                   savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
-                                  shape s: BatchNormShape, activation: Activation) {
+                                  shape s: BatchNormShape, activation: Activation,
+                                  moments: UnsafePointer<Double>? = nil, shift: ChannelShift? = nil) {
     let m = s.valuesPerChannel
     parallelFor(s.channels) { c in
         let x = input + c * m, y = output + c * m
-        let mean = Double(sumOf(x, count: m)) / Double(m)
-        let meanF = Float(mean)
-        var squares = SIMD8<Double>(); var i = 0
-        while i + 8 <= m {
-            var d = SIMD8<Float>()
-            for j in 0..<8 { d[j] = x[i + j] - meanF }
-            let dd = SIMD8<Double>(d) // widen before squaring: the sum spans thousands of values
-            squares += dd * dd
-            i += 8
+        let meanF: Float, variance: Double
+        if let moments {
+            let mean = moments[c] / Double(m)
+            meanF = Float(mean); variance = max(moments[s.channels + c] / Double(m) - mean * mean, 0)
+        } else {
+            meanF = Float(sumInDouble(x, count: m) / Double(m))
+            variance = squaredDeviationSum(x, mean: meanF, count: m) / Double(m)
         }
-        var sumSquares = squares.sum()
-        while i < m { let d = Double(x[i] - meanF); sumSquares += d * d; i += 1 }
-        let variance = sumSquares / Double(m)
         let invStd = Float(1 / (variance + Double(s.epsilon)).squareRoot())
         savedMean[c] = meanF; savedInvStd[c] = invStd
         let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
         runningMean[c] = (1 - s.momentum) * runningMean[c] + s.momentum * meanF
         runningVar[c] = (1 - s.momentum) * runningVar[c] + s.momentum * Float(unbiased)
         let gamma = weight?[c] ?? 1, beta = bias?[c] ?? 0
-        applyAffine(y, x, scale: gamma * invStd, shift: beta - meanF * gamma * invStd, count: m, activation: activation)
+        normalizeChannel(y, x, scale: gamma * invStd, shift: beta - meanF * gamma * invStd, count: m, activation: activation,
+                         then: shift, channel: c, channels: s.channels)
     }
+}
+
+/// Σx (first `channels` values) and Σx² (the next `channels`) of each channel's `count` values, in Double.
+public func channelMoments(_ moments: UnsafeMutablePointer<Double>, _ x: UnsafePointer<Float>, channels: Int, count: Int) {
+    parallelFor(channels) { c in
+        (moments[c], moments[channels + c]) = sumAndSquares(x + c * count, count: count)
+    }
+}
+
+/// Σx and Σx² of `count` values in Double, eight lanes at a time.
+@inline(__always)
+func sumAndSquares(_ x: UnsafePointer<Float>, count: Int) -> (Double, Double) {
+    var sum = SIMD8<Double>(), squares = SIMD8<Double>(); var i = 0
+    while i + 8 <= count { let v = SIMD8<Double>(load8(x + i)); sum += v; squares += v * v; i += 8 }
+    var total = sum.sum(), totalSquares = squares.sum()
+    while i < count { let v = Double(x[i]); total += v; totalSquares += v * v; i += 1 }
+    return (total, totalSquares)
 }
 
 /// Eval mode: y = act(γ·(x − running_mean)/√(running_var + ε) + β).
 public func batchNormEvalForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                                  weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                  runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
-                                 shape s: BatchNormShape, activation: Activation) {
+                                 shape s: BatchNormShape, activation: Activation, shift: ChannelShift? = nil) {
     let m = s.valuesPerChannel
     parallelFor(s.channels) { c in
         let invStd = 1 / (runningVar[c] + s.epsilon).squareRoot()
         let gamma = weight?[c] ?? 1, beta = bias?[c] ?? 0
-        applyAffine(output + c * m, input + c * m, scale: gamma * invStd,
-                    shift: beta - runningMean[c] * gamma * invStd, count: m, activation: activation)
+        normalizeChannel(output + c * m, input + c * m, scale: gamma * invStd, shift: beta - runningMean[c] * gamma * invStd,
+                         count: m, activation: activation, then: shift, channel: c, channels: s.channels)
+    }
+}
+
+/// One channel's y = act(x·scale + shift), then + the channel shift of each image (its plane is still in L1).
+@inline(__always)
+func normalizeChannel(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, scale: Float, shift: Float, count: Int,
+                      activation: Activation, then added: ChannelShift?, channel c: Int, channels: Int) {
+    guard let added else { applyAffine(y, x, scale: scale, shift: shift, count: count, activation: activation); return }
+    let plane = added.plane
+    for n in 0..<count / plane {
+        let o = n * plane, v = added.values[n * channels + c]
+        applyAffine(y + o, x + o, scale: scale, shift: shift, count: plane, activation: activation)
+        for i in o..<o + plane { y[i] += v }
     }
 }
 

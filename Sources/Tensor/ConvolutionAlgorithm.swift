@@ -6,13 +6,22 @@
 public protocol ConvolutionAlgorithm: AnyObject {
     /// For the start-up log: which algorithm runs a layer.
     var name: String { get }
-    /// output[Cout, N, Hout, Wout] from input[Cin, N, H, W] for `batch` ≤ the capacity it was built for.
+    /// output[Cout, N, Hout, Wout] from input[Cin, N, H, W] for `batch` ≤ the capacity it was built for;
+    /// when `moments` is given, also each output channel's Σy and Σy² (`channelMoments`' layout), for the
+    /// BatchNorm that follows: taken while the values are in cache where the algorithm allows.
     func forward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int)
+                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int, moments: UnsafeMutablePointer<Double>?)
     /// Adds the weight, bias and (when `inputGrad` is not nil) input gradients of the last forward pass's shape.
     func backward(inputGrad: UnsafeMutablePointer<Float>?, weightGrad: UnsafeMutablePointer<Float>,
                   biasGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                   input: UnsafePointer<Float>, weight: UnsafePointer<Float>, batch: Int)
+}
+
+extension ConvolutionAlgorithm {
+    public func forward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
+        forward(output: output, input: input, weight: weight, bias: bias, batch: batch, moments: nil)
+    }
 }
 
 /// Which algorithm a convolution layer uses; models ask for `.im2col` unless told otherwise.
@@ -45,9 +54,10 @@ public final class Im2colConvolution: ConvolutionAlgorithm {
     }
 
     public func forward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
-        conv2dForward(output: output, input: input, weight: weight, bias: bias, columns: workspace.pointer,
-                      shape: shape.with(batch: batch))
+                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int, moments: UnsafeMutablePointer<Double>?) {
+        let s = shape.with(batch: batch)
+        conv2dForward(output: output, input: input, weight: weight, bias: bias, columns: workspace.pointer, shape: s)
+        if let moments { channelMoments(moments, output, channels: s.outChannels, count: s.positions) }
     }
 
     public func backward(inputGrad: UnsafeMutablePointer<Float>?, weightGrad: UnsafeMutablePointer<Float>,
@@ -70,9 +80,10 @@ public final class Im2colTransposedConvolution: ConvolutionAlgorithm {
     }
 
     public func forward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
-        convTranspose2dForward(output: output, input: input, weight: weight, bias: bias, columns: workspace.pointer,
-                               shape: shape.with(batch: batch))
+                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int, moments: UnsafeMutablePointer<Double>?) {
+        let s = shape.with(batch: batch)
+        convTranspose2dForward(output: output, input: input, weight: weight, bias: bias, columns: workspace.pointer, shape: s)
+        if let moments { channelMoments(moments, output, channels: s.outChannels, count: s.positions) }
     }
 
     public func backward(inputGrad: UnsafeMutablePointer<Float>?, weightGrad: UnsafeMutablePointer<Float>,

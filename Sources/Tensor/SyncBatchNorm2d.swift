@@ -1,31 +1,46 @@
 // BatchNorm2d in train mode with statistics over every rank's batch (SyncBatchNorm): the per-channel
 // sums are combined by `reduce` (an allreduce sum over the ranks) so that N ranks × batch b compute
-// what one rank with batch N·b would. Two reductions forward (Σx, then Σ(x − mean)², for the same
-// accuracy as the local two-pass kernel) and one backward (Σg, Σg·x̂). Weight and bias gradients stay
+// what one rank with batch N·b would. Forward: one reduction of (Σx, Σx²) when the convolution before
+// gave them, else two (Σx, then Σ(x − mean)², for the accuracy of a two-pass kernel); backward one
+// (Σg, Σg·x̂). Weight and bias gradients stay
 // local sums: the gradient allreduce that follows combines them.
 
-/// `scratch` holds at least 2·channels + 1 Doubles.
+/// `scratch` holds at least 2·channels + 1 Doubles. With `moments` (the local Σx, Σx², see
+/// `batchNormTrainForward`) one reduction of those; without, two.
 public func batchNormSyncTrainForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                                       weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                       runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
                                       savedMean: UnsafeMutablePointer<Float>, savedInvStd: UnsafeMutablePointer<Float>,
                                       shape s: BatchNormShape, activation: Activation, scratch: UnsafeMutablePointer<Double>,
-                                      reduce: (UnsafeMutablePointer<Double>, Int) -> Void) {
+                                      reduce: (UnsafeMutablePointer<Double>, Int) -> Void,
+                                      moments: UnsafePointer<Double>? = nil, shift: ChannelShift? = nil) {
     let m = s.valuesPerChannel, channels = s.channels
-    for c in 0..<channels { scratch[c] = Double(sumOf(input + c * m, count: m)) }
-    scratch[channels] = Double(m)
-    reduce(scratch, channels + 1)
-    let total = scratch[channels]
-    for c in 0..<channels { savedMean[c] = Float(scratch[c] / total) }
-    for c in 0..<channels {
-        let x = input + c * m, mean = savedMean[c]
-        var sum = 0.0
-        for i in 0..<m { let d = Double(x[i] - mean); sum += d * d }
-        scratch[c] = sum
+    let variance: (Int) -> Double   // of channel c, over every rank's values
+    let total: Double
+    if let moments {
+        scratch.update(from: moments, count: 2 * channels)
+        scratch[2 * channels] = Double(m)
+        reduce(scratch, 2 * channels + 1)
+        total = scratch[2 * channels]
+        for c in 0..<channels { savedMean[c] = Float(scratch[c] / total) }
+        variance = { c in let mean = scratch[c] / total; return max(scratch[channels + c] / total - mean * mean, 0) }
+    } else {
+        for c in 0..<channels { scratch[c] = Double(sumOf(input + c * m, count: m)) }
+        scratch[channels] = Double(m)
+        reduce(scratch, channels + 1)
+        total = scratch[channels]
+        for c in 0..<channels { savedMean[c] = Float(scratch[c] / total) }
+        for c in 0..<channels {
+            let x = input + c * m, mean = savedMean[c]
+            var sum = 0.0
+            for i in 0..<m { let d = Double(x[i] - mean); sum += d * d }
+            scratch[c] = sum
+        }
+        reduce(scratch, channels)
+        variance = { c in scratch[c] / total }
     }
-    reduce(scratch, channels)
     for c in 0..<channels {
-        let variance = scratch[c] / total
+        let variance = variance(c)
         let invStd = Float(1 / (variance + Double(s.epsilon)).squareRoot())
         savedInvStd[c] = invStd
         let mean = savedMean[c]
@@ -33,8 +48,8 @@ public func batchNormSyncTrainForward(output: UnsafeMutablePointer<Float>, input
         runningMean[c] = (1 - s.momentum) * runningMean[c] + s.momentum * mean
         runningVar[c] = (1 - s.momentum) * runningVar[c] + s.momentum * Float(unbiased)
         let gamma = weight?[c] ?? 1, beta = bias?[c] ?? 0
-        applyAffine(output + c * m, input + c * m, scale: gamma * invStd, shift: beta - mean * gamma * invStd,
-                    count: m, activation: activation)
+        normalizeChannel(output + c * m, input + c * m, scale: gamma * invStd, shift: beta - mean * gamma * invStd,
+                         count: m, activation: activation, then: shift, channel: c, channels: channels)
     }
 }
 

@@ -36,7 +36,7 @@ public func addPerChannel(_ x: UnsafeMutablePointer<Float>, _ add: UnsafePointer
 /// addGrad[n, c] += Σ over the plane of xGrad[c, n, :], the adjoint of `addPerChannel`.
 public func addPerChannelBackward(addGrad: UnsafeMutablePointer<Float>, xGrad: UnsafePointer<Float>,
                                   channels: Int, batch: Int, plane: Int) {
-    for c in 0..<channels {
+    parallelFor(channels) { c in   // each thread its own channels: no two write the same addGrad entry
         for n in 0..<batch { addGrad[n * channels + c] += sumOf(xGrad + (c * batch + n) * plane, count: plane) }
     }
 }

@@ -82,12 +82,12 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
     }
 
     public func forward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
+                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, batch: Int, moments: UnsafeMutablePointer<Double>?) {
         let b = buffers(batch: batch)
         transformFilters(b, weight)
         transformInput(b, input, batch: batch)
         multiplyTiles(b, batch: batch)
-        transformOutput(b, output, bias: bias, batch: batch)
+        transformOutput(b, output, bias: bias, batch: batch, moments: moments)
     }
 
     public func backward(inputGrad: UnsafeMutablePointer<Float>?, weightGrad: UnsafeMutablePointer<Float>,
@@ -151,10 +151,11 @@ public final class WinogradConvolution: ConvolutionAlgorithm {
         else { winogradInputGradient(WinogradF2.self, inputGrad, b.v, padded: b.padded, grid: g, channels: c, tileScratch: b.scratch) }
     }
 
-    private func transformOutput(_ b: Buffers, _ output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, batch: Int) {
+    private func transformOutput(_ b: Buffers, _ output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, batch: Int,
+                                 moments: UnsafeMutablePointer<Double>?) {
         let g = grid(batch: batch, planeHeight: outputTile * tilesHigh, planeWidth: outputTile * tilesWide), c = shape.outChannels
-        if outputTile == 4 { winogradOutput(WinogradF4.self, output, b.m, bias: bias, grid: g, channels: c, tileScratch: b.scratch) }
-        else { winogradOutput(WinogradF2.self, output, b.m, bias: bias, grid: g, channels: c, tileScratch: b.scratch) }
+        if outputTile == 4 { winogradOutput(WinogradF4.self, output, b.m, bias: bias, grid: g, channels: c, tileScratch: b.scratch, moments: moments) }
+        else { winogradOutput(WinogradF2.self, output, b.m, bias: bias, grid: g, channels: c, tileScratch: b.scratch, moments: moments) }
     }
 
     private func transformOutputGradient(_ b: Buffers, _ outputGrad: UnsafePointer<Float>, batch: Int) {
@@ -380,7 +381,8 @@ func winogradInputGradient<T: WinogradTransform>(_: T.Type, _ inputGrad: UnsafeM
 /// output[c] = Aᵀ·m·A + bias per tile (only the outputs inside the image are written).
 @inline(__always)   // why: specialised per tile size at each call; LLVM otherwise merges the two into one slow copy
 func winogradOutput<T: WinogradTransform>(_: T.Type, _ output: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>,
-                                          bias: UnsafePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch) {
+                                          bias: UnsafePointer<Float>, grid g: TileGrid, channels: Int, tileScratch: TileScratch,
+                                          moments: UnsafeMutablePointer<Double>?) {
     let a = T.inputTile, step = T.outputTile, tiles = g.tiles, imageCount = g.batch * g.height * g.width
     parallelRanges(channels) { thread, range in
         let (x, y, scratch) = tileScratch.lanes(thread)
@@ -401,6 +403,8 @@ func winogradOutput<T: WinogradTransform>(_: T.Type, _ output: UnsafeMutablePoin
                     }
                 }
             }
+            // The channel was just written: its sums read it from cache, not from memory as BatchNorm would.
+            if let moments { (moments[c], moments[channels + c]) = sumAndSquares(out, count: imageCount) }
         }
     }
 }

@@ -19,6 +19,8 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "Models", dependencies: ["Tensor"]),
         .target(name: "IO", dependencies: ["CHDF5", "CPNG", "CZlib", "Tensor"]),
+        // FID, KID and classifier-score statistics on feature vectors (the feature network is elsewhere).
+        .target(name: "Evaluation", dependencies: ["Tensor", "COpenBLAS"]),
         .executableTarget(name: "DistTrain", dependencies: [
             "Tensor", "Models", "IO", "CMPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -28,6 +30,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["IO"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "IO", "TestSupport"], path: "Tests/TensorTests"),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor", "IO", "TestSupport"], path: "Tests/ModelsTests"),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensor"], path: "Tests/EvaluationTests"),
         .testTarget(name: "IOTests", dependencies: ["IO", "CMPI", "CZlib", "Tensor"], path: "Tests/IOTests"),
         // Runs the built `disttrain` binary as users do.
         .testTarget(name: "DistTrainTests", dependencies: ["IO"], path: "Tests/DistTrainTests"),

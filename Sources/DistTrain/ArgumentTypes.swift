@@ -5,6 +5,7 @@ import Models
 // listing the accepted values, before any work starts.
 extension NoiseSchedule.Kind: ExpressibleByArgument {}
 extension ConvolutionChoice: ExpressibleByArgument {}
+extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 
 extension ModelArchitecture: ExpressibleByArgument {
     public init?(argument: String) {

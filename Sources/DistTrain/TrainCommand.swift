@@ -23,10 +23,12 @@ struct TrainCommand: ParsableCommand {
     var steps: Int?
     @Option(parsing: .unconditional, help: "Epochs of the run (used when --steps is not given).")
     var epochs: Int = 1
-    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Adam learning rate at step 0; it decays linearly to 0 over the run.")
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Adam's peak learning rate (at step 0 without warm-up); --lr-schedule says how it decays over the run.")
     var learningRate: Double = TrainingConfiguration.defaults.learningRate
-    @Option(parsing: .unconditional, help: "Steps of linear learning-rate warm-up.")
+    @Option(parsing: .unconditional, help: "Steps of linear learning-rate warm-up (multiplies the schedule).")
     var warmup: Int = TrainingConfiguration.defaults.warmupSteps
+    @Option(name: .customLong("lr-schedule"), help: "Learning-rate decay over the run: linear (to 0, the reference run's), cosine (to 0), constant.")
+    var learningRateSchedule: LearningRateSchedule.Kind = TrainingConfiguration.defaults.learningRateSchedule
     @Option(help: "Seed of the initialisation, data order, timesteps and noise.")
     var seed: UInt64 = TrainingConfiguration.defaults.seed
     @Option(name: .customLong("out"), help: "Output directory: checkpoints, samples, metrics.")
@@ -43,6 +45,8 @@ struct TrainCommand: ParsableCommand {
     var sampling: SamplerOptions
     @Option(parsing: .unconditional, help: "EMA decay of the weights, e.g. 0.9999 (0: off). Samples use the EMA weights when on.")
     var emaRate: Double = TrainingConfiguration.defaults.emaRate
+    @Flag(help: "Ramp the EMA decay up as diffusers' EMAModel (use_ema_warmup): min(--ema-rate, 1 − (1 + k)^(−2/3)) after update k + 1, so short runs get a useful average.")
+    var emaWarmup = false
     @Option(parsing: .unconditional, help: "Clip the global gradient norm to this value (0: off).")
     var gradClip: Double = TrainingConfiguration.defaults.gradientClip
     @Option(parsing: .unconditional, help: "Micro-batches accumulated per optimizer step.")
@@ -94,6 +98,7 @@ struct TrainCommand: ParsableCommand {
         guard keep >= 1 else { throw ValidationError("--keep must be at least 1, got \(keep)") }
         guard sampleEvery >= 0, sampleCount >= 0 else { throw ValidationError("--sample-every and --sample-count must not be negative") }
         guard emaRate >= 0, emaRate < 1 else { throw ValidationError("--ema-rate must be in [0, 1), got \(emaRate)") }
+        guard !emaWarmup || emaRate > 0 else { throw ValidationError("--ema-warmup needs --ema-rate (the decay it ramps up to)") }
         guard gradClip >= 0 else { throw ValidationError("--grad-clip must not be negative, got \(gradClip)") }
         guard accumulate >= 1 else { throw ValidationError("--accumulate must be at least 1, got \(accumulate)") }
         guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive, got \(bucketMb)") }
@@ -119,9 +124,9 @@ struct TrainCommand: ParsableCommand {
             let batch = batchSize ?? 0
             let configuration = TrainingConfiguration(
                 data: path, model: model ?? TrainingConfiguration.defaults.model, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
-                warmupSteps: warmup, seed: seed, outputDirectory: outputDirectory, checkpointEvery: checkpointEvery,
+                warmupSteps: warmup, learningRateSchedule: learningRateSchedule, seed: seed, outputDirectory: outputDirectory, checkpointEvery: checkpointEvery,
                 keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler,
-                samplerSteps: sampling.samplerSteps, eta: sampling.eta, emaRate: emaRate, gradientClip: gradClip, accumulation: accumulate,
+                samplerSteps: sampling.samplerSteps, eta: sampling.eta, emaRate: emaRate, emaWarmup: emaWarmup, gradientClip: gradClip, accumulation: accumulate,
                 schedule: schedule, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
                 logEvery: logEvery, worldSize: world.size, collectiveTimeout: collectiveTimeout,
                 maxNonfiniteSteps: maxNonfiniteSteps, convolutions: convAlgorithm)

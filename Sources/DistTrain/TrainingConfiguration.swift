@@ -13,6 +13,8 @@ struct TrainingConfiguration: Equatable {
     var steps: Int = 0
     var learningRate: Double = 1e-3
     var warmupSteps: Int = 0
+    /// How the learning rate decays over the run (`--lr-schedule`).
+    var learningRateSchedule: LearningRateSchedule.Kind = .linear
     var seed: UInt64 = 0
     var outputDirectory: String = "runs/default"
     var checkpointEvery: Int = 1000
@@ -23,6 +25,8 @@ struct TrainingConfiguration: Equatable {
     var samplerSteps: Int = 50
     var eta: Double = 0
     var emaRate: Double = 0
+    /// Ramp the EMA decay up from 0 as diffusers' EMAModel does (`--ema-warmup`).
+    var emaWarmup: Bool = false
     var gradientClip: Double = 0
     var accumulation: Int = 1
     var schedule: NoiseSchedule.Kind = .linear
@@ -44,10 +48,9 @@ struct TrainingConfiguration: Equatable {
     /// Images per optimizer step over all ranks.
     var globalBatch: Int { batchSize * accumulation * worldSize }
 
-    /// lr_k = lr_0 · min(1, (k+1)/warm-up) · (1 − k/K).
+    /// lr_k = lr_0 · min(1, (k+1)/warm-up) · f(k/K) (LearningRateSchedule).
     func learningRate(at step: Int) -> Float {
-        let warm = warmupSteps > 0 ? min(1, Double(step + 1) / Double(warmupSteps)) : 1
-        return Float(learningRate * warm * (1 - Double(step) / Double(steps)))
+        LearningRateSchedule(kind: learningRateSchedule, peak: learningRate, warmupSteps: warmupSteps, totalSteps: steps).rate(at: step)
     }
 
     func json() -> String {
@@ -66,8 +69,8 @@ struct TrainingConfiguration: Equatable {
 /// value of the wrong type or an unknown model, sampler or schedule name.
 extension TrainingConfiguration: Codable {
     enum CodingKeys: String, CodingKey {
-        case data, model, batchSize, steps, learningRate, warmupSteps, seed, outputDirectory, checkpointEvery,
-             keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, emaRate, gradientClip,
+        case data, model, batchSize, steps, learningRate, warmupSteps, learningRateSchedule, seed, outputDirectory, checkpointEvery,
+             keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, emaRate, emaWarmup, gradientClip,
              accumulation, schedule, syncBatchNorm, bucketMegabytes, overlap, logEvery, worldSize,
              collectiveTimeout, maxNonfiniteSteps, convolutions
     }
@@ -100,6 +103,7 @@ extension TrainingConfiguration: Codable {
         steps = try value(.steps, d.steps)
         learningRate = try value(.learningRate, d.learningRate)
         warmupSteps = try value(.warmupSteps, d.warmupSteps)
+        learningRateSchedule = try named(.learningRateSchedule, d.learningRateSchedule)
         seed = try value(.seed, d.seed)
         outputDirectory = try value(.outputDirectory, d.outputDirectory)
         checkpointEvery = try value(.checkpointEvery, d.checkpointEvery)
@@ -110,6 +114,7 @@ extension TrainingConfiguration: Codable {
         samplerSteps = try value(.samplerSteps, d.samplerSteps)
         eta = try value(.eta, d.eta)
         emaRate = try value(.emaRate, d.emaRate)
+        emaWarmup = try value(.emaWarmup, d.emaWarmup)
         gradientClip = try value(.gradientClip, d.gradientClip)
         accumulation = try value(.accumulation, d.accumulation)
         schedule = try named(.schedule, d.schedule)
@@ -131,6 +136,7 @@ extension TrainingConfiguration: Codable {
         try c.encode(steps, forKey: .steps)
         try c.encode(learningRate, forKey: .learningRate)
         try c.encode(warmupSteps, forKey: .warmupSteps)
+        try c.encode(learningRateSchedule.rawValue, forKey: .learningRateSchedule)
         try c.encode(seed, forKey: .seed)
         try c.encode(outputDirectory, forKey: .outputDirectory)
         try c.encode(checkpointEvery, forKey: .checkpointEvery)
@@ -141,6 +147,7 @@ extension TrainingConfiguration: Codable {
         try c.encode(samplerSteps, forKey: .samplerSteps)
         try c.encode(eta, forKey: .eta)
         try c.encode(emaRate, forKey: .emaRate)
+        try c.encode(emaWarmup, forKey: .emaWarmup)
         try c.encode(gradientClip, forKey: .gradientClip)
         try c.encode(accumulation, forKey: .accumulation)
         try c.encode(schedule.rawValue, forKey: .schedule)

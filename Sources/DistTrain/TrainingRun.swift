@@ -80,7 +80,7 @@ final class TrainingRun {
         ranks = MPIRankGroup(communicator: communicator, allreducer: allreducer, watchdog: watchdog)
         trainer = TrainingStep(model: model, schedule: NoiseSchedule(c.schedule), seed: c.seed, rank: communicator.rank,
                                batch: c.batchSize, ranks: ranks,
-                               options: .init(accumulation: c.accumulation, gradientClip: c.gradientClip, emaRate: c.emaRate))
+                               options: .init(accumulation: c.accumulation, gradientClip: c.gradientClip, emaRate: c.emaRate, emaWarmup: c.emaWarmup))
         ema = trainer.ema
         parked = c.emaRate > 0 ? FloatBuffer(count: model.parameters.count) : nil
         if c.syncBatchNorm { model.reduceStatistics = { [communicator] in communicator.allreduceSum($0, count: $1) } }

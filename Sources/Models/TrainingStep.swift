@@ -1,11 +1,11 @@
 import Tensor
 
 /// One optimizer step of data-parallel DDPM training, the same for `train`, `bench` and `gradients`:
-///   zero the gradients → for each micro-batch: load, draw t and ε, forward, loss, backward (the last
+///   zero the gradients (unless the last update did) → for each micro-batch: load, draw t and ε, forward, loss, backward (the last
 ///   one's gradients summed over the ranks while backward runs) → sum the loss (and the stop requests)
 ///   over the ranks → average: scale 1/(micro-batches · ranks) → skip the update if the loss or the
 ///   gradient norm is not finite (rolling back BatchNorm's running statistics) → clip the global norm →
-///   Adam with the scale folded in → EMA of the weights.
+///   Adam with the scale folded in, the EMA of the weights and the zeroing of the gradients in its pass.
 /// Every rank makes the same decisions from the same summed values, so all skip, clip or stop together.
 public final class TrainingStep {
     public struct Options: Sendable {
@@ -14,8 +14,10 @@ public final class TrainingStep {
         public var gradientClip = 0.0
         /// EMA decay of the weights (0: no EMA).
         public var emaRate = 0.0
-        public init(accumulation: Int = 1, gradientClip: Double = 0, emaRate: Double = 0) {
-            self.accumulation = accumulation; self.gradientClip = gradientClip; self.emaRate = emaRate
+        /// Ramp the decay up to `emaRate` (`emaDecay`).
+        public var emaWarmup = false
+        public init(accumulation: Int = 1, gradientClip: Double = 0, emaRate: Double = 0, emaWarmup: Bool = false) {
+            self.accumulation = accumulation; self.gradientClip = gradientClip; self.emaRate = emaRate; self.emaWarmup = emaWarmup
         }
     }
 
@@ -44,6 +46,8 @@ public final class TrainingStep {
     private let buffersBeforeStep: FloatBuffer
     /// The step's loss and stop flag, summed over the ranks in one call.
     private let sums = DoubleBuffer(count: 2)
+    /// The last update zeroed the gradients as it read them (so the next step need not).
+    private var gradientsAreZero = false
 
     public init(model: Denoiser, schedule: NoiseSchedule, seed: UInt64, rank: Int, batch: Int,
                 ranks: RankGroup, options: Options = Options()) {
@@ -75,8 +79,10 @@ public final class TrainingStep {
             return Result(loss: meanLoss, gradientNorm: norm, applied: false, stop: stop)
         }
         if options.gradientClip > 0 && norm > options.gradientClip { scale *= Float(options.gradientClip / norm) }
-        optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate, gradientScale: scale)
-        if let ema { updateEMA(ema) }
+        let average = ema.map { ($0, Float(emaDecay(rate: options.emaRate, warmup: options.emaWarmup, update: optimizer.step + 1))) }
+        optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate, gradientScale: scale,
+                         zeroGradients: true, average: average)
+        gradientsAreZero = true
         return Result(loss: meanLoss, gradientNorm: norm, applied: true, stop: stop)
     }
 
@@ -85,7 +91,8 @@ public final class TrainingStep {
     /// whether any rank asked to stop.
     public func computeGradients(stopRequested: Bool = false, drawNoise: Bool = true, loadBatch: (_ micro: Int) -> Void,
                                  beforeGradientSum: () -> Void = {}) -> (loss: Double, stop: Bool) {
-        model.zeroGradients()
+        if !gradientsAreZero { model.zeroGradients() }
+        gradientsAreZero = false
         var localLoss = 0.0
         for micro in 0..<options.accumulation {
             loadBatch(micro)
@@ -100,10 +107,5 @@ public final class TrainingStep {
         sums[1] = stopRequested ? 1 : 0
         ranks.sum(sums.pointer, count: 2)
         return (sums[0] / Double(options.accumulation * ranks.worldSize), sums[1] > 0)
-    }
-
-    private func updateEMA(_ ema: FloatBuffer) {
-        let e = ema.pointer, p = model.parameters.pointer, w = 1 - Float(options.emaRate)
-        for i in 0..<ema.count { e[i] += w * (p[i] - e[i]) }
     }
 }

@@ -118,4 +118,53 @@ import Tensor
         report("Adam 2 steps, 1003 values: max relative error of the update \(worst)")
         #expect(worst < 1e-3, "update off by \(worst) (relative); the Float subtraction from p limits this to ~1e-4")
     }
+
+    /// The fused extras of Adam's pass: zeroing the gradients and the weights' EMA are exactly the
+    /// separate passes they replace.
+    @Test func adamZeroesGradientsAndMovesTheAverageInItsPassExactlyAsSeparatePasses() {
+        let n = 1003, start = normals(n, seed: 4), g = normals(n, seed: 5, scale: 0.01), avg = normals(n, seed: 6)
+        let fusedP = FloatBuffer(start), fusedG = FloatBuffer(g), fusedAvg = FloatBuffer(avg)
+        let plainP = FloatBuffer(start), plainG = FloatBuffer(g), plainAvg = FloatBuffer(avg)
+        let decay: Float = 0.37
+        Adam(parameterCount: n).update(parameters: fusedP, gradients: fusedG, learningRate: 1e-3, gradientScale: 0.5,
+                                       zeroGradients: true, average: (fusedAvg, decay))
+        Adam(parameterCount: n).update(parameters: plainP, gradients: plainG, learningRate: 1e-3, gradientScale: 0.5)
+        for i in 0..<n { plainAvg.pointer[i] += (1 - decay) * (plainP[i] - plainAvg[i]) }
+        #expect(fusedP.toArray() == plainP.toArray())
+        #expect(fusedAvg.toArray() == plainAvg.toArray())
+        #expect(fusedAvg.toArray() != avg)
+        #expect(fusedG.toArray().allSatisfy { $0 == 0 } && plainG.toArray() == g)
+    }
+
+    @Test func learningRateSchedulesFollowTheirFormulas() {
+        func rates(_ kind: LearningRateSchedule.Kind, warmup: Int = 0) -> [Float] {
+            let s = LearningRateSchedule(kind: kind, peak: 1e-3, warmupSteps: warmup, totalSteps: 100)
+            return (0..<100).map { s.rate(at: $0) }
+        }
+        // linear: the reference's lr·(1 − k/K), computed the way it always was.
+        let reference: [Float] = (0..<100).map { (k: Int) -> Float in Float(1e-3 * (1 - Double(k) / 100)) }
+        #expect(rates(.linear) == reference)
+        #expect(rates(.constant).allSatisfy { $0 == Float(1e-3) })
+        let cosine = rates(.cosine)
+        let middle: Float = cosine[50], last: Float = cosine[99]
+        #expect(cosine[0] == Float(1e-3))
+        #expect(abs(middle - 5e-4) < 1e-9)
+        #expect(last < 1e-6 && last > 0)
+        #expect(zip(cosine, cosine.dropFirst()).allSatisfy { $0 > $1 })
+        // Warm-up multiplies: (k+1)/W for k < W.
+        let warm = rates(.cosine, warmup: 10)
+        let first: Float = warm[0] - cosine[0] / 10, fifth: Float = warm[4] - cosine[4] / 2
+        #expect(abs(first) < 1e-10)
+        #expect(abs(fifth) < 1e-10)
+        #expect(warm[20] == cosine[20])
+    }
+
+    @Test func emaWarmupRampsAsDiffusersEMAModel() {
+        // diffusers EMAModel.get_decay with use_ema_warmup, inv_gamma 1, power 2/3: step = k − 1.
+        #expect(emaDecay(rate: 0.9999, warmup: false, update: 1) == 0.9999)
+        #expect(emaDecay(rate: 0.9999, warmup: true, update: 1) == 0)
+        #expect(abs(emaDecay(rate: 0.9999, warmup: true, update: 2) - (1 - pow(2.0, -2.0 / 3))) < 1e-15)
+        #expect(abs(emaDecay(rate: 0.9999, warmup: true, update: 1001) - (1 - pow(1001.0, -2.0 / 3))) < 1e-15)
+        #expect(emaDecay(rate: 0.99, warmup: true, update: 100_000) == 0.99, "capped by the rate")
+    }
 }

@@ -73,7 +73,8 @@ enum Checkpoint {
         return final
     }
 
-    private static func writeTensors(_ file: HDF5File, group: String, table: ParameterTable, buffer: FloatBuffer) throws {
+    /// Each tensor of `table` in `buffer` as `group/<name>` with its shape and a Fletcher-32 checksum.
+    static func writeTensors(_ file: HDF5File, group: String, table: ParameterTable, buffer: FloatBuffer) throws {
         for e in table.entries {
             try file.write("\(group)/\(e.name)", UnsafeBufferPointer(start: buffer.pointer + e.offset, count: e.count),
                            shape: e.shape, checksum: true)
@@ -94,7 +95,7 @@ enum Checkpoint {
     struct Damaged: Error, CustomStringConvertible { let description: String }
 
     /// fsync of a file or directory, so a rename after it cannot expose unwritten data.
-    private static func syncToDisk(_ path: String) throws {
+    static func syncToDisk(_ path: String) throws {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw IOError("cannot open \(path) to sync it") }
         defer { Foundation.close(fd) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IO
+import Models
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +24,19 @@ struct InspectCommand: ParsableCommand {
                 print("  trained on \(path): \(f.attribute("data_count") ?? "?") samples of [\(f.attribute("data_sample_shape") ?? "?")], \(f.attribute("data_dtype") ?? "?"), fingerprint \(f.attribute("data_fingerprint") ?? "?")")
             }
             if let json = f.attribute("configuration") { print("  configuration \(json)") }
+            return
+        }
+        if f.attribute("format") == FeatureNetworkFile.format {
+            // Loaded as the evaluator loads it, so that a file this prints is one the evaluator can use.
+            let loaded: FeatureNetworkFile
+            do { loaded = try FeatureNetworkFile.read(file, batchCapacity: 1) } catch { throw RunFailure("\(error)") }
+            let c = loaded.network.configuration, m = loaded.metadata
+            print("feature network \(file)")
+            print("  \(ClassifierConfiguration.architectureName) (stages \(ClassifierConfiguration.stagesText(c.stages)), hidden \(c.hidden)), \(loaded.network.classifier.parameterTable.totalCount) parameters, input [\(Checkpoint.shapeText(c.inputShape))], \(c.classes) classes")
+            print("  features: \(c.featureLayer), \(c.featureDimension) dimensions")
+            print(String(format: "  held-out accuracy %.4f, loss %.4f on %d images (%@)", m.heldoutAccuracy, m.heldoutLoss, m.heldoutCount, m.heldout))
+            print("  trained on \(m.data)")
+            print("  training \(m.training)")
             return
         }
         print("file \(file)")

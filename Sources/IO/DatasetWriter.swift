@@ -175,6 +175,20 @@ public enum DatasetWriter {
         return out + "-heldout"
     }
 
+    /// ⌈fraction · count⌉ (0 for a fraction of 0).
+    public static func heldoutCount(fraction: Double, of count: Int) -> Int {
+        fraction > 0 ? Int((fraction * Double(count) - 1e-9).rounded(.up)) : 0
+    }
+
+    /// The split `--heldout fraction` with `--seed seed` makes of `count` samples: all indices shuffled
+    /// with the seed, the last `heldoutCount` held out; both parts ascending. `classifier` holds out
+    /// the same rows of a file that `prepare --heldout` would have written to a second one.
+    public static func heldoutSplit(count: Int, fraction: Double, seed: UInt64) -> (train: [Int], heldout: [Int]) {
+        let order = seededPermutation(count: count, seed: seed, stream: splitStream)
+        let heldout = heldoutCount(fraction: fraction, of: count)
+        return (order[..<(count - heldout)].sorted(), order[(count - heldout)...].sorted())
+    }
+
     /// Channel conversion, then padding.
     public static func transform(_ data: DatasetContents, pad: Int, channels: Int?) throws -> DatasetContents {
         var d = data
@@ -222,7 +236,7 @@ public enum DatasetWriter {
         let d = try transform(data, pad: options.pad, channels: options.channels)
         let n = d.count
         guard n > 0 else { throw IOError("\(d.source): holds no samples") }
-        let heldout = f > 0 ? Int((f * Double(n) - 1e-9).rounded(.up)) : 0
+        let heldout = heldoutCount(fraction: f, of: n)
         guard heldout < n else {
             throw IOError(path: out, "held-out fraction \(f) of \(n) samples leaves none for training")
         }
@@ -237,10 +251,10 @@ public enum DatasetWriter {
 
         var parts: [(path: String, indices: [Int]?, split: String)] = []
         if let heldoutPath {
-            let order = seededPermutation(count: n, seed: options.seed, stream: splitStream)
+            let split = heldoutSplit(count: n, fraction: f, seed: options.seed)
             let detail = "of \(n) samples (held-out fraction \(f), shuffle seed \(options.seed))"
-            parts.append((out, order[..<(n - heldout)].sorted(), "train: \(n - heldout) \(detail)"))
-            parts.append((heldoutPath, order[(n - heldout)...].sorted(), "heldout: \(heldout) \(detail)"))
+            parts.append((out, split.train, "train: \(n - heldout) \(detail)"))
+            parts.append((heldoutPath, split.heldout, "heldout: \(heldout) \(detail)"))
         } else {
             parts.append((out, nil, "all"))
         }

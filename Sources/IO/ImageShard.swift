@@ -68,10 +68,18 @@ public final class ImageShard {
     private var order: [Int32]
 
     /// Reads rows [rank·N/W, (rank+1)·N/W) of `/images`: only this rank's hyperslab is read from disk.
-    public init(_ info: DatasetInfo, rank: Int, worldSize: Int, seed: UInt64) throws {
+    public convenience init(_ info: DatasetInfo, rank: Int, worldSize: Int, seed: UInt64) throws {
+        let first = info.count * rank / worldSize
+        try self.init(info, rows: [first..<(info.count * (rank + 1) / worldSize)], rank: rank, seed: seed)
+    }
+
+    /// Reads the rows `rows` of `/images` (ascending runs, e.g. one rank's part of a training split),
+    /// one hyperslab per run; `first` is the first run's start. The shard's sample i is the i-th of them.
+    public init(_ info: DatasetInfo, rows: [Range<Int>], rank: Int, seed: UInt64) throws {
+        precondition(rows.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= info.count }, "rows outside 0..<\(info.count)")
         self.info = info; self.seed = seed; self.rank = rank
-        first = info.count * rank / worldSize
-        count = info.count * (rank + 1) / worldSize - first
+        first = rows.first?.lowerBound ?? 0
+        count = rows.reduce(0) { $0 + $1.count }
         let width = info.sampleCount
         let bytes = Double(count) * Double(width) * 4
         let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
@@ -81,29 +89,46 @@ public final class ImageShard {
         }
         samples = FloatBuffer(count: count * width)
         let file = try HDF5File.open(info.path)
+        // Each run's rows, at the run's place in the shard.
+        func readRuns<T: HDF5Element>(_ name: String, into out: UnsafeMutablePointer<T>, width: Int) throws {
+            var at = 0
+            for run in rows {
+                try file.readRows(name, start: run.lowerBound, count: run.count, into: out + at * width)
+                at += run.count
+            }
+        }
         if info.elementType == "uint8" {
             let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: max(count * width, 1))
             defer { bytes.deallocate() }
-            try file.readRows("images", start: first, count: count, into: bytes)
+            try readRuns("images", into: bytes, width: width)
             for i in 0..<(count * width) { samples[i] = Float(bytes[i]) / 127.5 - 1 }
         } else {
-            try file.readRows("images", start: first, count: count, into: samples.pointer)
+            try readRuns("images", into: samples.pointer, width: width)
             // Images must be in [−1, 1]; points (toy sets) may have any finite coordinates.
             let limit: Float = info.sampleShape.count == 3 ? 1 : .greatestFiniteMagnitude
             for i in 0..<(count * width) where !(samples[i] >= -limit && samples[i] <= limit) {
-                throw HDF5Error("\(info.path): /images value \(samples[i]) at sample \(first + i / width) is \(info.sampleShape.count == 3 ? "outside [−1, 1]" : "not finite")")
+                throw HDF5Error("\(info.path): /images value \(samples[i]) at sample \(Self.row(i / width, of: rows)) is \(info.sampleShape.count == 3 ? "outside [−1, 1]" : "not finite")")
             }
         }
         if info.hasLabels {
             var values = [Int32](repeating: 0, count: count)
-            let (start, rows) = (first, count)
-            try values.withUnsafeMutableBufferPointer { try file.readRows("labels", start: start, count: rows, into: $0.baseAddress!) }
+            try values.withUnsafeMutableBufferPointer { try readRuns("labels", into: $0.baseAddress!, width: 1) }
             labels = values
         } else {
             labels = nil
         }
         order = Array(0..<Int32(count))
         shuffle()
+    }
+
+    /// The file row of the shard's sample `i`.
+    static func row(_ i: Int, of rows: [Range<Int>]) -> Int {
+        var i = i
+        for run in rows {
+            if i < run.count { return run.lowerBound + i }
+            i -= run.count
+        }
+        return -1
     }
 
     /// Moves to (epoch, cursor), as saved in a checkpoint.

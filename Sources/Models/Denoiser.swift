@@ -2,15 +2,9 @@ import Tensor
 
 /// A noise-prediction network ε̂(x_t, conditioning) with explicit forward and backward passes over
 /// flat buffers. Implementations: `UNetDenoiser` (images) and `MLPDenoiser` (2-D toy data); the
-/// registry (`ModelArchitecture`) builds them by name.
-public protocol Denoiser: AnyObject {
-    /// Trainable tensors by PyTorch state_dict name; `parameters` and `gradients` follow this table.
-    var parameterTable: ParameterTable { get }
-    /// Non-trainable state (BatchNorm running statistics); `buffers` follows this table.
-    var bufferTable: ParameterTable { get }
-    var parameters: FloatBuffer { get }
-    var gradients: FloatBuffer { get }
-    var buffers: FloatBuffer { get }
+/// registry (`ModelArchitecture`) builds them by name. Their flat buffers and tables are those of every
+/// `TrainableModel`.
+public protocol Denoiser: TrainableModel {
     /// The largest batch the activations were sized for.
     var batchCapacity: Int { get }
     /// Shape of one sample: [C, H, W] for images, [dim] for points.
@@ -23,9 +17,6 @@ public protocol Denoiser: AnyObject {
     var workspaceCount: Int { get }
     /// Train mode uses batch statistics in BatchNorm; eval mode the running ones.
     var training: Bool { get set }
-    /// Told, during `backward`, the offset from which every gradient is final (see `ModelPointers`),
-    /// so their allreduce can start while earlier layers are still being differentiated.
-    var gradientsReady: ((Int) -> Void)? { get set }
     /// Set for SyncBatchNorm: an in-place sum over the ranks of per-channel statistics.
     var reduceStatistics: ((UnsafeMutablePointer<Double>, Int) -> Void)? { get set }
 
@@ -40,16 +31,6 @@ extension Denoiser {
     public var convolutionPlan: [ConvolutionPlanEntry] { [] }
     public var workspaceCount: Int { 0 }
     public var sampleCount: Int { sampleShape.reduce(1, *) }
-
-    /// PyTorch's default initialisation from `seed`, identical wherever it runs.
-    public func initialize(seed: UInt64) {
-        var rng = Philox(seed: seed, stream: RandomStream.initialization)
-        parameterTable.initialize(parameters.pointer, rng: &rng)
-        bufferTable.initialize(buffers.pointer, rng: &rng)
-    }
-
-    /// Zeroes the parameter gradients (once per optimizer step).
-    public func zeroGradients() { gradients.zero() }
 
     var pointers: ModelPointers {
         ModelPointers(parameters: parameters.pointer, gradients: gradients.pointer, buffers: buffers.pointer,

@@ -57,3 +57,10 @@ public final class DiffusionLoss {
         return forwardBackward(images: images)
     }
 }
+
+extension DiffusionLoss: TrainingObjective {
+    public var trainable: TrainableModel { model }
+    public var inputCount: Int { batch * model.sampleCount }
+    public var labels: UnsafeMutablePointer<Int32> { conditioning.labels }
+    public func drawRandomness() { drawTimestepsAndNoise() }
+}

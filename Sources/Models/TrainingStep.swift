@@ -1,13 +1,15 @@
 import Tensor
 
-/// One optimizer step of data-parallel DDPM training, the same for `train`, `bench` and `gradients`:
-///   zero the gradients (unless the last update did) → for each micro-batch: load, draw t and ε, forward, loss, backward (the last
-///   one's gradients summed over the ranks while backward runs) → sum the loss (and the stop requests)
-///   over the ranks → average: scale 1/(micro-batches · ranks) → skip the update if the loss or the
-///   gradient norm is not finite (rolling back BatchNorm's running statistics) → clip the global norm →
-///   Adam with the scale folded in, the EMA of the weights and the zeroing of the gradients in its pass.
+/// One optimizer step of data-parallel training, the same for every command that trains (`train`,
+/// `bench`, `gradients` through `TrainingStep`, `classifier` through `OptimizerStep<ClassificationLoss>`):
+///   zero the gradients (unless the last update did) → for each micro-batch: load, draw the objective's
+///   random inputs (diffusion: t and ε), forward, loss, backward (the last one's gradients summed over the
+///   ranks while backward runs) → sum the loss (and the stop requests) over the ranks → average: scale
+///   1/(micro-batches · ranks) → skip the update if the loss or the gradient norm is not finite (rolling
+///   back BatchNorm's running statistics) → clip the global norm → Adam with the scale folded in, the
+///   EMA of the weights and the zeroing of the gradients in its pass.
 /// Every rank makes the same decisions from the same summed values, so all skip, clip or stop together.
-public final class TrainingStep {
+public final class OptimizerStep<Objective: TrainingObjective> {
     public struct Options: Sendable {
         public var accumulation = 1
         /// Clip the global gradient norm to this (0: off).
@@ -32,8 +34,9 @@ public final class TrainingStep {
         public let stop: Bool
     }
 
-    public let model: Denoiser
-    public let loss: DiffusionLoss
+    /// The objective (`DiffusionLoss`, `ClassificationLoss`) and through it the model.
+    public let loss: Objective
+    public var model: Objective.Model { loss.model }
     public let optimizer: Adam
     public let ranks: RankGroup
     public let options: Options
@@ -41,7 +44,9 @@ public final class TrainingStep {
     public let ema: FloatBuffer?
     /// The micro-batch being trained on: filled by the caller's `loadBatch`.
     public let images: FloatBuffer
-    public var labels: UnsafeMutablePointer<Int32> { loss.conditioning.labels }
+    public var labels: UnsafeMutablePointer<Int32> { loss.labels }
+    /// The model as the step sees it: flat parameters, gradients and buffers.
+    private let network: TrainableModel
     /// BatchNorm running statistics as they were before the step (restored if it is skipped).
     private let buffersBeforeStep: FloatBuffer
     /// The step's loss and stop flag, summed over the ranks in one call.
@@ -49,56 +54,54 @@ public final class TrainingStep {
     /// The last update zeroed the gradients as it read them (so the next step need not).
     private var gradientsAreZero = false
 
-    public init(model: Denoiser, schedule: NoiseSchedule, seed: UInt64, rank: Int, batch: Int,
-                ranks: RankGroup, options: Options = Options()) {
-        self.model = model; self.ranks = ranks; self.options = options
-        loss = DiffusionLoss(model: model, schedule: schedule, seed: seed, rank: rank, batch: batch)
-        optimizer = Adam(parameterCount: model.parameterTable.totalCount)
-        ema = options.emaRate > 0 ? FloatBuffer(count: model.parameters.count) : nil
-        ema?.copy(from: model.parameters)
-        images = FloatBuffer(count: batch * model.sampleCount)
-        buffersBeforeStep = FloatBuffer(count: model.buffers.count)
-        model.gradientsReady = { [unowned ranks] in ranks.gradientsFinal(from: $0) }
+    public init(objective: Objective, ranks: RankGroup, options: Options = Options()) {
+        loss = objective; network = objective.trainable; self.ranks = ranks; self.options = options
+        optimizer = Adam(parameterCount: network.parameterTable.totalCount)
+        ema = options.emaRate > 0 ? FloatBuffer(count: network.parameters.count) : nil
+        ema?.copy(from: network.parameters)
+        images = FloatBuffer(count: objective.inputCount)
+        buffersBeforeStep = FloatBuffer(count: network.buffers.count)
+        network.gradientsReady = { [unowned ranks] in ranks.gradientsFinal(from: $0) }
     }
 
     /// 1/(micro-batches · ranks): turns the summed gradients into the mean over every image of the step.
     public var gradientScale: Float { 1 / Float(options.accumulation * ranks.worldSize) }
 
     /// The whole step at `learningRate`. `loadBatch(micro)` fills `images` (and `labels`; and, when
-    /// `drawNoise` is false, `loss.noise` and the timesteps); `beforeGradientSum` runs after the last
-    /// backward, before waiting for the gradient sum.
+    /// `drawNoise` is false, the objective's random inputs: `loss.noise` and the timesteps);
+    /// `beforeGradientSum` runs after the last backward, before waiting for the gradient sum.
     public func run(learningRate: Float, stopRequested: Bool = false, drawNoise: Bool = true,
                     loadBatch: (_ micro: Int) -> Void, beforeGradientSum: () -> Void = {}) -> Result {
-        buffersBeforeStep.copy(from: model.buffers)
+        buffersBeforeStep.copy(from: network.buffers)
         let (meanLoss, stop) = computeGradients(stopRequested: stopRequested, drawNoise: drawNoise,
                                                 loadBatch: loadBatch, beforeGradientSum: beforeGradientSum)
         var scale = gradientScale
-        let norm = Double(scale) * l2Norm(model.gradients.pointer, count: model.gradients.count)
+        let norm = Double(scale) * l2Norm(network.gradients.pointer, count: network.gradients.count)
         guard meanLoss.isFinite && norm.isFinite else {
-            model.buffers.copy(from: buffersBeforeStep)
+            network.buffers.copy(from: buffersBeforeStep)
             return Result(loss: meanLoss, gradientNorm: norm, applied: false, stop: stop)
         }
         if options.gradientClip > 0 && norm > options.gradientClip { scale *= Float(options.gradientClip / norm) }
         let average = ema.map { ($0, Float(emaDecay(rate: options.emaRate, warmup: options.emaWarmup, update: optimizer.step + 1))) }
-        optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate, gradientScale: scale,
+        optimizer.update(parameters: network.parameters, gradients: network.gradients, learningRate: learningRate, gradientScale: scale,
                          zeroGradients: true, average: average)
         gradientsAreZero = true
         return Result(loss: meanLoss, gradientNorm: norm, applied: true, stop: stop)
     }
 
-    /// The step up to the update: afterwards `model.gradients` holds the gradients summed over the
-    /// micro-batches and ranks (multiply by `gradientScale` for their mean). Returns the mean loss and
-    /// whether any rank asked to stop.
+    /// The step up to the update: afterwards the model's gradients hold their sum over the micro-batches
+    /// and ranks (multiply by `gradientScale` for their mean). Returns the mean loss and whether any rank
+    /// asked to stop.
     public func computeGradients(stopRequested: Bool = false, drawNoise: Bool = true, loadBatch: (_ micro: Int) -> Void,
                                  beforeGradientSum: () -> Void = {}) -> (loss: Double, stop: Bool) {
-        if !gradientsAreZero { model.zeroGradients() }
+        if !gradientsAreZero { network.zeroGradients() }
         gradientsAreZero = false
         var localLoss = 0.0
         for micro in 0..<options.accumulation {
             loadBatch(micro)
             // Only the last micro-batch's backward produces final gradients (the others accumulate).
             if micro == options.accumulation - 1 { ranks.beginGradientSum() }
-            if drawNoise { loss.drawTimestepsAndNoise() }
+            if drawNoise { loss.drawRandomness() }
             localLoss += Double(loss.forwardBackward(images: images.pointer))
         }
         beforeGradientSum()
@@ -107,5 +110,18 @@ public final class TrainingStep {
         sums[1] = stopRequested ? 1 : 0
         ranks.sum(sums.pointer, count: 2)
         return (sums[0] / Double(options.accumulation * ranks.worldSize), sums[1] > 0)
+    }
+}
+
+/// The DDPM training step of `train`, `bench` and `gradients`.
+public typealias TrainingStep = OptimizerStep<DiffusionLoss>
+
+extension OptimizerStep where Objective == DiffusionLoss {
+    /// The DDPM step for `model` with `schedule`; rank `rank` draws its timesteps and noise from its own
+    /// stream of `seed`.
+    public convenience init(model: Denoiser, schedule: NoiseSchedule, seed: UInt64, rank: Int, batch: Int,
+                            ranks: RankGroup, options: Options = Options()) {
+        self.init(objective: DiffusionLoss(model: model, schedule: schedule, seed: seed, rank: rank, batch: batch),
+                  ranks: ranks, options: options)
     }
 }

@@ -82,4 +82,6 @@ public enum RandomStream {
     public static func shuffle(epoch: Int, rank: Int) -> UInt64 { 2 << 56 | UInt64(epoch) << 24 | UInt64(rank) }
     /// Sampling noise of rank r in sampling round `round`.
     public static func sampling(round: Int, rank: Int) -> UInt64 { 3 << 56 | UInt64(round) << 24 | UInt64(rank) }
+    /// Data augmentation (the classifier's random flips) of training rank r.
+    public static func augmentation(rank: Int) -> UInt64 { 4 << 56 | UInt64(rank) }
 }

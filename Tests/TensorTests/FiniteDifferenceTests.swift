@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TestSupport
 import Tensor
@@ -231,5 +232,55 @@ import Tensor
         expectGradient("mse prediction", finiteDifferenceCheck(point: pred, analytic: grad, h: 0.5) {
             Double(mseLoss(predictionGrad: nil, prediction: $0, target: target, count: $0.count))
         })
+    }
+
+    // MARK: classification
+
+    /// The cross-entropy is smooth but not quadratic: h = 0.05 keeps truncation (∝ h²) and the Float
+    /// rounding of the returned loss (≈ 2e-7 / 2h) both far below the tolerance.
+    @Test func softmaxCrossEntropyGradientMatchesFiniteDifferences() {
+        let (n, k) = (4, 5)
+        let logits = normals(n * k, seed: 101, scale: 2), labels: [Int32] = [0, 3, 4, 3]
+        var grad = [Float](repeating: .nan, count: logits.count)
+        let loss = softmaxCrossEntropyLoss(logitsGrad: &grad, logits: logits, labels: labels, batch: n, classes: k)
+        // The value by hand: mean over rows of log Σ exp(z) − z[label].
+        var expected = 0.0
+        for row in 0..<n {
+            let z = logits[(row * k)..<((row + 1) * k)].map(Double.init)
+            expected += log(z.map { exp($0) }.reduce(0, +)) - z[Int(labels[row])]
+        }
+        #expect(abs(Double(loss) - expected / Double(n)) < 1e-6 * expected, "loss \(loss) vs \(expected / Double(n))")
+        expectGradient("cross-entropy logits", finiteDifferenceCheck(point: logits, analytic: grad, h: 0.05) {
+            Double(softmaxCrossEntropyLoss(logitsGrad: nil, logits: $0, labels: labels, batch: n, classes: k))
+        }, tolerance: Self.nonlinearTolerance)
+    }
+
+    @Test func softmaxCrossEntropyIsFiniteForHugeLogitsAndItsGradientRowsSumToZero() {
+        let logits: [Float] = [1000, -1000, 999, 0, 88, 89], labels: [Int32] = [1, 0]
+        var grad = [Float](repeating: .nan, count: logits.count), probabilities = grad
+        let loss = softmaxCrossEntropyLoss(logitsGrad: &grad, logits: logits, labels: labels, batch: 2, classes: 3)
+        #expect(loss.isFinite && abs(loss - (2000 + log(1 + exp(-1)) + 89 + log(1 + exp(-1) + exp(-89))) / 2) < 1e-3)
+        softmaxForward(probabilities: &probabilities, logits: logits, batch: 2, classes: 3)
+        for row in 0..<2 {
+            #expect(abs(grad[(row * 3)..<(row * 3 + 3)].reduce(0, +)) < 1e-7)
+            #expect(abs(probabilities[(row * 3)..<(row * 3 + 3)].reduce(0, +) - 1) < 1e-6)
+        }
+        // The gradient is (softmax − one-hot) / N.
+        #expect(maxAbsoluteError(grad, zip(probabilities, [0, 1, 0, 1, 0, 0] as [Float]).map { ($0 - $1) / 2 }) < 1e-7)
+    }
+
+    @Test func globalAveragePoolGradientMatchesFiniteDifferences() {
+        let (c, n, plane) = (3, 2, 6)
+        let x = normals(c * n * plane, seed: 111), r = normals(n * c, seed: 112)
+        func forward(_ x: [Float]) -> [Float] {
+            var y = [Float](repeating: .nan, count: r.count)
+            globalAveragePoolForward(output: &y, input: x, channels: c, batch: n, plane: plane)
+            return y
+        }
+        // Image 1, channel 2: the mean of its plane, [N, C] row-major from CNHW.
+        #expect(abs(forward(x)[1 * c + 2] - x[((2 * n + 1) * plane)..<((2 * n + 2) * plane)].reduce(0, +) / Float(plane)) < 1e-6)
+        var gx = [Float](repeating: 0, count: x.count)
+        globalAveragePoolBackward(inputGrad: &gx, outputGrad: r, channels: c, batch: n, plane: plane)
+        expectGradient("global average pool input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0), r) })
     }
 }

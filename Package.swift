@@ -22,7 +22,7 @@ let package = Package(
         // FID, KID and classifier-score statistics on feature vectors (the feature network is elsewhere).
         .target(name: "Evaluation", dependencies: ["Tensor", "COpenBLAS"]),
         .executableTarget(name: "DistTrain", dependencies: [
-            "Tensor", "Models", "IO", "CMPI",
+            "Tensor", "Models", "IO", "Evaluation", "CMPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -26,6 +26,28 @@ enum SampleGeneration {
         return all
     }
 
+    /// Like `generate`, but the same samples whatever the number of ranks (what an evaluation needs to be
+    /// comparable across jobs): the `count` samples are cut into chunks of `chunk`, chunk k drawn from its
+    /// own stream (RandomStream.evaluation) by whichever rank holds it, the ranks holding consecutive
+    /// chunks. Returns the samples in order on rank 0 (its first `count`), nil elsewhere.
+    static func generateIndependentOfRanks(count: Int, chunk: Int, sampler: DiffusionSampler, method: DiffusionSampler.Method,
+                                           seed: UInt64, round: Int, communicator: Communicator) throws -> FloatBuffer? {
+        let model = sampler.model, width = model.sampleCount
+        precondition(chunk >= 1 && chunk <= model.batchCapacity, "chunk \(chunk) outside 1...\(model.batchCapacity)")
+        let chunks = (count + chunk - 1) / chunk, perRank = (chunks + communicator.size - 1) / communicator.size
+        let share = perRank * chunk
+        let mine = FloatBuffer(count: share * width)
+        let first = communicator.rank * perRank
+        for k in first..<min(first + perRank, chunks) {
+            let n = min(chunk, count - k * chunk)
+            var rng = Philox(seed: seed, stream: RandomStream.evaluation(round: round, chunk: k))
+            sampler.sample(into: mine.pointer + (k - first) * chunk * width, batch: n, method: method, rng: &rng)
+        }
+        let all = communicator.isRoot ? FloatBuffer(count: share * width * communicator.size) : nil
+        communicator.gather(mine.pointer, count: share * width, into: all?.pointer)
+        return all
+    }
+
     /// Writes `<base>.h5` (/images float32 in [−1, 1]) and, for images, the grid `<base>.png`.
     /// Returns the path a person would look at.
     static func save(_ images: FloatBuffer, count: Int, sampleShape: [Int], to base: String) throws -> String {

@@ -84,4 +84,6 @@ public enum RandomStream {
     public static func sampling(round: Int, rank: Int) -> UInt64 { 3 << 56 | UInt64(round) << 24 | UInt64(rank) }
     /// Data augmentation (the classifier's random flips) of training rank r.
     public static func augmentation(rank: Int) -> UInt64 { 4 << 56 | UInt64(rank) }
+    /// Sampling noise of chunk k of an evaluation's samples in round `round` (whichever rank draws it).
+    public static func evaluation(round: Int, chunk: Int) -> UInt64 { 5 << 56 | UInt64(round) << 24 | UInt64(chunk) }
 }

@@ -3,12 +3,19 @@ import Foundation
 /// One row of metrics.jsonl / metrics.csv.
 struct MetricsRecord {
     static let columns = ["step", "epoch", "loss", "lr", "grad_norm", "img_per_s", "step_seconds", "allreduce_wait_seconds", "skipped"]
+    /// A run that evaluates has these too: empty (null) but at its evaluation steps.
+    static let evaluationColumns = ["fid", "kid", "kid_std", "class_entropy"]
     let step, epoch: Int
     let loss, learningRate, gradientNorm, imagesPerSecond, stepSeconds, allreduceWaitSeconds: Double
     let skipped: Int
+    var evaluation: EvaluationResult? = nil
 
     var values: [Double] {
         [Double(step), Double(epoch), loss, learningRate, gradientNorm, imagesPerSecond, stepSeconds, allreduceWaitSeconds, Double(skipped)]
+    }
+    var evaluationValues: [Double] {
+        guard let e = evaluation else { return [.nan, .nan, .nan, .nan] }
+        return [e.fid, e.kid, e.kidStandardDeviation, e.classes.entropy]
     }
 }
 
@@ -35,15 +42,16 @@ final class ProgressReporter {
         let text = String(format: "step %d/%d  epoch %d  loss %.5f  lr %.3g  grad %.3g  %.1f img/s  wait %.3f s  ETA %@",
                           r.step, totalSteps, r.epoch, r.loss, r.learningRate, r.gradientNorm, r.imagesPerSecond,
                           r.allreduceWaitSeconds, Self.duration(eta)) + (r.skipped > 0 ? "  (skipped: non-finite)" : "")
+            + (r.evaluation.map { String(format: "  FID %.2f  KID %.4f  entropy %.3f", $0.fid, $0.kid, $0.classes.entropy) } ?? "")
         if terminal {
             // Redraw at most 5 times a second, and always for the last step.
             let now = DispatchTime.now().uptimeNanoseconds
-            guard now - lastDrawn > 200_000_000 || r.step == totalSteps else { return }
+            guard now - lastDrawn > 200_000_000 || r.step == totalSteps || r.evaluation != nil else { return }
             lastDrawn = now
             print("\r\u{1B}[2K" + text, terminator: "")
             fflush(nil)
             lineOpen = true
-        } else if r.step % logEvery == 0 || r.step == totalSteps || r.step == 1 || r.skipped > 0 {
+        } else if r.step % logEvery == 0 || r.step == totalSteps || r.step == 1 || r.skipped > 0 || r.evaluation != nil {
             print(text)
         }
     }

@@ -59,6 +59,12 @@ struct TrainCommand: ParsableCommand {
     var bucketMb: Double = TrainingConfiguration.defaults.bucketMegabytes
     @Option(help: "Convolution algorithm per layer: auto (Winograd F(4×4) or F(2×2) where it is faster, im2col + sgemm elsewhere), im2col, winograd (every 3×3 stride-1 layer), winograd-f2, winograd-f4. The same function to rounding. Recorded in checkpoints; sample and predict use it too.")
     var convAlgorithm: ConvolutionChoice = .auto
+    @Option(parsing: .unconditional, help: "Evaluate every N steps and at the end (0: never): FID, KID and class entropy of --eval-count samples (EMA weights when on), in metrics.jsonl/csv and the progress line.")
+    var evalEvery: Int = TrainingConfiguration.defaults.evalEvery
+    @Option(parsing: .unconditional, help: "Samples per evaluation, drawn by all ranks.")
+    var evalCount: Int = TrainingConfiguration.defaults.evalCount
+    @Option(help: "Feature network for the evaluations (`disttrain classifier` writes one; for unlabelled data, train it on another labelled set of the same image shape).")
+    var evalFeatures: String?
     @Flag(help: "Allreduce all gradients after backward instead of overlapping it (for comparison).")
     var noOverlap = false
     @Option(parsing: .unconditional, help: "Log every N steps.")
@@ -98,6 +104,11 @@ struct TrainCommand: ParsableCommand {
         guard keep >= 1 else { throw ValidationError("--keep must be at least 1, got \(keep)") }
         guard sampleEvery >= 0, sampleCount >= 0 else { throw ValidationError("--sample-every and --sample-count must not be negative") }
         guard emaRate >= 0, emaRate < 1 else { throw ValidationError("--ema-rate must be in [0, 1), got \(emaRate)") }
+        guard evalEvery >= 0 else { throw ValidationError("--eval-every must not be negative, got \(evalEvery)") }
+        guard evalCount >= 2 else { throw ValidationError("--eval-count must be at least 2 (a covariance of features), got \(evalCount)") }
+        guard evalEvery == 0 || evalFeatures != nil else {
+            throw ValidationError("--eval-every needs --eval-features F.h5: a feature network, from `disttrain classifier --data D.h5 --out F.h5` (for unlabelled data, one trained on another labelled set of the same image shape)")
+        }
         guard !emaWarmup || emaRate > 0 else { throw ValidationError("--ema-warmup needs --ema-rate (the decay it ramps up to)") }
         guard gradClip >= 0 else { throw ValidationError("--grad-clip must not be negative, got \(gradClip)") }
         guard accumulate >= 1 else { throw ValidationError("--accumulate must be at least 1, got \(accumulate)") }
@@ -129,7 +140,8 @@ struct TrainCommand: ParsableCommand {
                 samplerSteps: sampling.samplerSteps, eta: sampling.eta, emaRate: emaRate, emaWarmup: emaWarmup, gradientClip: gradClip, accumulation: accumulate,
                 schedule: schedule, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
                 logEvery: logEvery, worldSize: world.size, collectiveTimeout: collectiveTimeout,
-                maxNonfiniteSteps: maxNonfiniteSteps, convolutions: convAlgorithm)
+                maxNonfiniteSteps: maxNonfiniteSteps, convolutions: convAlgorithm,
+                evalEvery: evalEvery, evalCount: evalCount, evalFeatures: evalFeatures.map(DatasetIdentity.absolute) ?? "")
             StopRequest.install()
             CrashPoint.configure(crashAt, isRoot: world.isRoot)
             world.invalidAllreduceAtStep = mpiFaultAt

@@ -41,6 +41,11 @@ struct TrainingConfiguration: Equatable {
     var maxNonfiniteSteps: Int = 10
     /// Which algorithm runs each convolution (`--conv-algorithm`).
     var convolutions: ConvolutionChoice = .im2col
+    /// Evaluate (FID, KID, class entropy) every N steps and at the end (0: never), on `evalCount`
+    /// samples, with the feature network `evalFeatures` (`disttrain classifier`).
+    var evalEvery: Int = 0
+    var evalCount: Int = 1000
+    var evalFeatures: String = ""
 
     /// The one place a fresh run's defaults come from.
     static let defaults = TrainingConfiguration()
@@ -72,7 +77,7 @@ extension TrainingConfiguration: Codable {
         case data, model, batchSize, steps, learningRate, warmupSteps, learningRateSchedule, seed, outputDirectory, checkpointEvery,
              keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, emaRate, emaWarmup, gradientClip,
              accumulation, schedule, syncBatchNorm, bucketMegabytes, overlap, logEvery, worldSize,
-             collectiveTimeout, maxNonfiniteSteps, convolutions
+             collectiveTimeout, maxNonfiniteSteps, convolutions, evalEvery, evalCount, evalFeatures
     }
 
     init(from decoder: Decoder) throws {
@@ -126,6 +131,9 @@ extension TrainingConfiguration: Codable {
         collectiveTimeout = try value(.collectiveTimeout, d.collectiveTimeout)
         maxNonfiniteSteps = try value(.maxNonfiniteSteps, d.maxNonfiniteSteps)
         convolutions = try named(.convolutions, d.convolutions)
+        evalEvery = try value(.evalEvery, d.evalEvery)
+        evalCount = try value(.evalCount, d.evalCount)
+        evalFeatures = try value(.evalFeatures, d.evalFeatures)
     }
 
     func encode(to encoder: Encoder) throws {
@@ -159,5 +167,8 @@ extension TrainingConfiguration: Codable {
         try c.encode(collectiveTimeout, forKey: .collectiveTimeout)
         try c.encode(maxNonfiniteSteps, forKey: .maxNonfiniteSteps)
         try c.encode(convolutions.rawValue, forKey: .convolutions)
+        try c.encode(evalEvery, forKey: .evalEvery)
+        try c.encode(evalCount, forKey: .evalCount)
+        try c.encode(evalFeatures, forKey: .evalFeatures)
     }
 }

@@ -28,6 +28,8 @@ final class TrainingRun {
     let directoryLock: RunDirectoryLock?
     private let log: MetricsLog?
     private let progress: ProgressReporter
+    /// On rank 0 of a run that evaluates (--eval-every): the feature network and its reference.
+    private let evaluator: ImageEvaluator?
 
     init(_ requested: TrainingConfiguration, epochs: Int, communicator: Communicator, resume: ResumeRequest) throws {
         self.communicator = communicator
@@ -139,11 +141,18 @@ final class TrainingRun {
                 throw RunFailure("the ranks resumed from different checkpoints (steps \(Int(lowest)) to \(Int(highest))): a checkpoint in \(c.outputDirectory) could be read on some ranks and not on others")
             }
         }
+        // The feature network is checked (on rank 0: it alone evaluates) before anything is written.
+        evaluator = communicator.isRoot && c.evalEvery > 0
+            ? try ImageEvaluator(featuresPath: c.evalFeatures, referencePath: nil, referenceCount: 10000, log: note) : nil
+        if let evaluator, evaluator.network.network.inputShape != info.sampleShape {
+            throw RunFailure("--eval-features \(c.evalFeatures) takes [\(evaluator.network.network.inputShape.map(String.init).joined(separator: ", "))] images; \(c.data) holds [\(info.sampleShape.map(String.init).joined(separator: ", "))]")
+        }
         // Only now, with the data, model and checkpoint checked, does the run leave anything on disk.
         if communicator.isRoot { try makeDirectories(c.outputDirectory + "/samples") }
         directoryLock = try RunDirectoryLock.lockForWriting(in: c.outputDirectory, holding: earlyLock, communicator: communicator)
         communicator.barrier()
-        log = communicator.isRoot ? try MetricsLog(directory: c.outputDirectory, columns: MetricsRecord.columns) : nil
+        let columns = MetricsRecord.columns + (c.evalEvery > 0 ? MetricsRecord.evaluationColumns : [])
+        log = communicator.isRoot ? try MetricsLog(directory: c.outputDirectory, columns: columns) : nil
         progress = ProgressReporter(totalSteps: c.steps, logEvery: c.logEvery, enabled: communicator.isRoot)
         if communicator.isRoot && step == 0 {
             note("training \(architecture.className) (\(model.parameterTable.totalCount.formatted()) parameters) on \(info.count) samples of \(info.sampleShape) from \(c.data): \(communicator.size) rank(s) × batch \(c.batchSize) × \(c.accumulation) accumulation = \(c.globalBatch) per step, \(c.steps) steps")
@@ -176,11 +185,12 @@ final class TrainingRun {
             let result = optimizerStep(learningRate: learningRate, poison: injectNaNAt == step + 1)
             step += 1
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            let record = MetricsRecord(step: step, epoch: shard.epoch, loss: result.loss, learningRate: Double(learningRate),
+            var record = MetricsRecord(step: step, epoch: shard.epoch, loss: result.loss, learningRate: Double(learningRate),
                                        gradientNorm: result.gradientNorm, imagesPerSecond: Double(c.globalBatch) / seconds,
                                        stepSeconds: seconds, allreduceWaitSeconds: allreducer.exposedSeconds,
                                        skipped: result.applied ? 0 : 1)
-            if let log { log.append(record.values) }
+            if c.evalEvery > 0 && !result.stop && (step % c.evalEvery == 0 || step == c.steps) { record.evaluation = try evaluate() }
+            if let log { log.append(record.values + (c.evalEvery > 0 ? record.evaluationValues : [])) }
             progress.report(record)
             nonfiniteInARow = result.applied ? 0 : nonfiniteInARow + 1
             if nonfiniteInARow >= c.maxNonfiniteSteps {
@@ -242,6 +252,20 @@ final class TrainingRun {
         progress.message("checkpoint \(path)")
     }
 
+
+    /// All ranks sample --eval-count images (with the EMA weights when enabled); rank 0 measures them.
+    private func evaluate() throws -> EvaluationResult? {
+        let c = configuration
+        if let ema, let parked { parked.copy(from: model.parameters); model.parameters.copy(from: ema) }
+        defer { if let parked { model.parameters.copy(from: parked) } }
+        defer { model.training = true }
+        let method: DiffusionSampler.Method = c.sampler == .ddpm ? .ddpm : .ddim(steps: c.samplerSteps, eta: c.eta)
+        let images = try SampleGeneration.generateIndependentOfRanks(count: c.evalCount, chunk: min(model.batchCapacity, c.evalCount),
+                                                                     sampler: sampler, method: method, seed: c.seed, round: step,
+                                                                     communicator: communicator)
+        guard let evaluator, let images else { return nil }
+        return try evaluator.evaluate(images: images.pointer, count: c.evalCount, sampleShape: model.sampleShape, seed: c.seed)
+    }
 
     /// All ranks sample an equal share (with the EMA weights when enabled); rank 0 writes the grid.
     private func writeSamples() throws {

@@ -9,6 +9,8 @@ public struct XMLProbe {
     public struct Element {
         public let name: String
         public let attributes: [String: String]
+        /// Indices (in `elements`) of the elements it is inside, outermost first.
+        public let ancestors: [Int]
         /// The text directly inside it (not inside its children).
         public var text: String
     }
@@ -27,8 +29,13 @@ public struct XMLProbe {
         elements = collector.elements
     }
 
-    /// Every element named `name`.
-    public func all(_ name: String) -> [Element] { elements.filter { $0.name == name } }
+    /// Every element named `name` (inside the element at index `within`, when given).
+    public func all(_ name: String, within: Int? = nil) -> [Element] {
+        elements.filter { $0.name == name && (within.map($0.ancestors.contains) ?? true) }
+    }
+
+    /// Indices of the elements named `name`.
+    public func indices(of name: String) -> [Int] { elements.indices.filter { elements[$0].name == name } }
 }
 
 public struct XMLProbeError: Error, CustomStringConvertible { public let description: String }
@@ -39,8 +46,8 @@ private final class Collector: NSObject, XMLParserDelegate {
 
     func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
                 attributes: [String: String] = [:]) {
-        open.append(elements.count)
-        elements.append(.init(name: name, attributes: attributes, text: ""))
+        elements.append(.init(name: name, attributes: attributes, ancestors: open, text: ""))
+        open.append(elements.count - 1)
     }
 
     func parser(_ parser: XMLParser, foundCharacters string: String) {

@@ -28,8 +28,12 @@ public func writeAnimatedGIF(path: String, frames: [PNGImage], delay: Int = 30, 
 
 private func writeGIF(_ temporary: String, named path: String, frames: [PNGImage], width: Int, height: Int,
                       delay: Int, lastDelay: Int, scale: Int) throws {
+    // why not EGifOpenFileName: it creates files readable by their owner only (0600); this honours the umask
+    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o666)
+    guard descriptor >= 0 else { throw IOError(path: path, "cannot create GIF: \(String(cString: strerror(errno)))") }
     var status: Int32 = 0
-    guard let gif = EGifOpenFileName(temporary, false, &status) else {
+    guard let gif = EGifOpenFileHandle(descriptor, &status) else {
+        close(descriptor)
         throw IOError(path: path, "cannot create GIF: \(gifError(status))")
     }
     var open = true

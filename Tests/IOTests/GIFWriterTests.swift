@@ -24,6 +24,10 @@ import TestSupport
         #expect(gif.delays == [30, 30, 200])
         #expect(gif.loopCount == 0)
         #expect(dir.listing() == ["a.gif"])   // no temporary left beside it
+        // Permissions as for any file this process creates (giflib's own open would make it 0600).
+        PrepFixtures.createFile(atPath: dir.file("plain"), contents: Data())
+        let mode = { (name: String) in try FileManager.default.attributesOfItem(atPath: dir.file(name))[.posixPermissions] as? Int }
+        #expect(try mode("a.gif") == mode("plain"))
     }
 
     @Test func scaleMagnifiesEveryPixel() throws {

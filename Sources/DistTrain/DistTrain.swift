@@ -7,7 +7,7 @@ struct DistTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "disttrain",
         abstract: "Data-parallel DDPM training of U-Net denoisers on CPU clusters (MPI, OpenBLAS, HDF5).",
-        subcommands: [TrainCommand.self, SampleCommand.self, PredictCommand.self, InspectCommand.self, ModelsCommand.self, BenchCommand.self, GradientsCommand.self, PrepareCommand.self, ClassifierCommand.self, EvaluateCommand.self],
+        subcommands: [TrainCommand.self, SampleCommand.self, PredictCommand.self, InspectCommand.self, ModelsCommand.self, BenchCommand.self, GradientsCommand.self, PrepareCommand.self, ClassifierCommand.self, EvaluateCommand.self, ReportCommand.self],
         defaultSubcommand: TrainCommand.self)
 
     /// As ArgumentParser's, except that under a launcher only rank 0 prints a command-line error:

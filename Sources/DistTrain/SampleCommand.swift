@@ -21,7 +21,7 @@ struct SampleCommand: ParsableCommand {
     var out: String = "samples.png"
     @Flag(help: "Use the live weights even when the checkpoint has EMA weights.")
     var noEma = false
-    @Flag(help: "Also write the denoising trajectory of the first samples as <out>-trajectory.png (single rank).")
+    @Flag(help: "Also write the denoising trajectory of the first samples as <out>-trajectory.png (one row per recorded step) and <out>-trajectory.gif (one frame per recorded step); single rank.")
     var trajectory = false
     @Option(help: "Samples per batch on each rank.")
     var batchSize: Int = 64
@@ -59,7 +59,8 @@ struct SampleCommand: ParsableCommand {
         }
     }
 
-    /// Eight snapshots of up to 8 samples along the reverse process, one row per snapshot.
+    /// Eight snapshots of up to 8 samples along the reverse process: `<base>-trajectory.png` with one row
+    /// per snapshot, and `<base>-trajectory.gif` with one frame per snapshot.
     private func writeTrajectory(_ sampler: DiffusionSampler, method: DiffusionSampler.Method, base: String) throws {
         let model = sampler.model
         guard model.sampleShape.count == 3 else { return }
@@ -83,5 +84,13 @@ struct SampleCommand: ParsableCommand {
         let shape = model.sampleShape
         try writeImageGrid(path: base + "-trajectory.png", images: frames.pointer, count: frame * n,
                            channels: shape[0], height: shape[1], width: shape[2], columns: n)
+        // The same snapshots as an animation: one frame per recorded step, each the grid of the n samples.
+        let grids = try (0..<frame).map { f in
+            try imageGrid(images: frames.pointer + f * n * width, count: n, channels: shape[0], height: shape[1], width: shape[2],
+                          columns: n > 4 ? (n + 1) / 2 : n)
+        }
+        // why the zoom: at 1:1 a grid of 32×32 samples is a thumbnail in a GIF viewer
+        let zoom = max(1, Int((256.0 / Double(grids[0].width)).rounded(.up)))
+        try writeAnimatedGIF(path: base + "-trajectory.gif", frames: grids, scale: zoom)
     }
 }

@@ -73,7 +73,7 @@ struct TrainingConfiguration: Equatable {
 /// configuration for a missing field (it takes the default) or an unknown one (ignored), only for a
 /// value of the wrong type or an unknown model, sampler or schedule name.
 extension TrainingConfiguration: Codable {
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case data, model, batchSize, steps, learningRate, warmupSteps, learningRateSchedule, seed, outputDirectory, checkpointEvery,
              keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, emaRate, emaWarmup, gradientClip,
              accumulation, schedule, syncBatchNorm, bucketMegabytes, overlap, logEvery, worldSize,

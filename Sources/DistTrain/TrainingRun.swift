@@ -250,6 +250,7 @@ final class TrainingRun {
             contents: .init(step: step, learningRate: Double(configuration.learningRate(at: step - 1)), ranks: RankState.unpack(packed)),
             keep: configuration.keepCheckpoints)
         progress.message("checkpoint \(path)")
+        ReportCommand.refresh(runDirectory: configuration.outputDirectory, warn: progress.message)
     }
 
 
@@ -280,6 +281,7 @@ final class TrainingRun {
         guard communicator.isRoot, let images else { return }
         let written = try SampleGeneration.save(images, count: c.sampleCount, sampleShape: model.sampleShape, to: path)
         progress.message("samples \(written)")
+        ReportCommand.refresh(runDirectory: c.outputDirectory, warn: progress.message)
     }
 
 }

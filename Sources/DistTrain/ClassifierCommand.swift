@@ -40,8 +40,8 @@ struct ClassifierCommand: ParsableCommand {
     var stages: String = ClassifierConfiguration.stagesText(ClassifierConfiguration.defaultStages)
     @Option(parsing: .unconditional, help: "Units of the hidden layer fc1: the feature dimension.")
     var hidden: Int = ClassifierConfiguration.defaultHidden
-    @Flag(inversion: .prefixedNo, help: "Flip each training image horizontally with probability 1/2.")
-    var flip = true
+    @Flag(help: "Flip each training image horizontally with probability 1/2 (on Fashion-MNIST it cost 0.5 % of held-out accuracy at 3 epochs).")
+    var flip = false
     @Option(help: "Convolution algorithm per layer: auto, im2col, winograd, winograd-f2, winograd-f4 (as train).")
     var convAlgorithm: ConvolutionChoice = .auto
     @Option(parsing: .unconditional, help: "Log every N steps.")
@@ -64,7 +64,7 @@ struct ClassifierCommand: ParsableCommand {
             guard heldoutData == nil else { throw ValidationError("--heldout-fraction and --heldout-data both choose the held-out images: give one of them") }
         }
         guard ClassifierConfiguration.parseStages(stages) != nil else {
-            throw ValidationError("--stages must be positive widths, ',' within a stage and '/' between stages (e.g. 32,32/64,64/128), got '\(stages)'")
+            throw ValidationError("--stages must be positive widths, ',' within a stage and '/' between stages (e.g. 32/64,64/128,128), got '\(stages)'")
         }
         guard hidden >= 1 else { throw ValidationError("--hidden must be at least 1, got \(hidden)") }
         guard !out.isEmpty else { throw ValidationError("--out must not be empty") }

@@ -8,7 +8,7 @@ import Tensor
 ///   /parameters/<name>     every parameter by state_dict name (`stage1.conv1.weight` [32, 1, 3, 3], …, `fc2.bias`)
 ///   /buffers/<name>        BatchNorm running statistics (averaged over the ranks), e.g. `stage1.bn1.running_mean`
 ///   /training/loss [S]     the mean training loss of every step (float64)
-///   attributes (strings): format, format_version, architecture, stages ("32,32/64,64/128"), hidden,
+///   attributes (strings): format, format_version, architecture, stages ("32/64,64/128,128"), hidden,
 ///   input_shape ("1,32,32": C,H,W), classes, feature_layer ("fc1": the hidden layer after its ReLU),
 ///   feature_dimension, heldout_accuracy, heldout_loss, heldout_count, heldout (how the held-out set was
 ///   chosen), heldout_path, the training data as checkpoints record it (data_path, data_count,
@@ -91,7 +91,7 @@ struct FeatureNetworkFile {
             throw IOError(path: path, "holds architecture '\(architecture)'; this build knows \(ClassifierConfiguration.architectureName)")
         }
         let stagesText = try required("stages"), shapeText = try required("input_shape")
-        guard let stages = ClassifierConfiguration.parseStages(stagesText) else { throw IOError(path: path, "stages attribute '\(stagesText)' is not like 32,32/64,64/128") }
+        guard let stages = ClassifierConfiguration.parseStages(stagesText) else { throw IOError(path: path, "stages attribute '\(stagesText)' is not like 32/64,64/128,128") }
         guard let shape = Checkpoint.parseShape(shapeText), shape.count == 3 else { throw IOError(path: path, "input_shape attribute '\(shapeText)' is not C,H,W") }
         let configuration = ClassifierConfiguration(inChannels: shape[0], height: shape[1], width: shape[2], classes: try integer("classes"),
                                                     stages: stages, hidden: try integer("hidden"))

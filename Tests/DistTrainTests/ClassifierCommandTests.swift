@@ -77,7 +77,7 @@ import Testing
         let dir = try Self.directory("classifier-np2")
         try Self.writeLabelled(dir + "/labelled.h5")
         try Self.writeLabelled(dir + "/test.h5", count: 30)
-        let r = try BinaryRunner.mpirun(2, Self.classifier(batch: "4") + ["--heldout-data", "test.h5"], in: dir, timeout: 120)
+        let r = try BinaryRunner.mpirun(2, Self.classifier(batch: "4") + ["--heldout-data", "test.h5", "--flip"], in: dir, timeout: 120)
         #expect(r.status == 0 && !r.timedOut, "\(r.stderr)\n\(r.stdout)")
         #expect(r.stdout.contains("2 rank(s) × batch 4 = 8 per step"), "\(r.stdout)")
         let f = try HDF5File.open(dir + "/fn/net.h5")
@@ -85,6 +85,7 @@ import Testing
         #expect(try #require(Double(f.attribute("heldout_accuracy") ?? "")) >= 0.9)
         let training = try #require(f.attribute("training").flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
         #expect(training["ranks"] as? Int == 2 && training["global_batch"] as? Int == 8 && training["train_count"] as? Int == 120)
+        #expect(training["flip"] as? Bool == true && r.stdout.contains("random horizontal flips"))
     }
 
     /// prepare --heldout writes X.h5 (split "train: …") and X-heldout.h5 (split "heldout: …"); the

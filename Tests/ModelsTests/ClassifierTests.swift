@@ -161,8 +161,9 @@ import Tensor
         #expect(c.problem?.contains("at least 2 classes") == true)
         let model = CNNClassifier(.init(inChannels: 1, height: 32, width: 32, classes: 10), batchCapacity: 1)
         #expect(model.parameterTable.entries.map(\.name).prefix(4) == ["stage1.conv1.weight", "stage1.conv1.bias", "stage1.bn1.weight", "stage1.bn1.bias"])
+        #expect(model.parameterTable.entry(named: "stage3.conv2.weight")?.shape == [128, 128, 3, 3])
         #expect(model.parameterTable.entry(named: "fc2.weight")?.shape == [10, 128])
-        #expect(model.parameterTable.totalCount == 157_290)
+        #expect(model.parameterTable.totalCount == 295_818)
     }
 }
 

@@ -35,8 +35,8 @@ with h5py.File(f"{work}/noise.h5", "w") as f: f["images"] = rng.integers(0, 256,
 EOF
 echo "| images (10,000 each) | FID | KID | class entropy (nats) |"
 echo "|---|---|---|---|"
-for set in "real: t10k vs train:data/fashion-mnist-32-t10k.h5" "t10k blurred (σ = 1 px):$work/blurred.h5" "uniform noise:$work/noise.h5"; do
-  name=${set%%:*}; file=${set#*:}
+for set in "real (t10k vs train)|data/fashion-mnist-32-t10k.h5" "t10k blurred (σ = 1 px)|$work/blurred.h5" "uniform noise|$work/noise.h5"; do
+  name=${set%%|*}; file=${set#*|}
   json=$("$binary" evaluate --features "$features" --images "$file" --reference-count 10000 | tail -1)
   "$python" -c "import json, sys; r = json.loads(sys.argv[1]); print(f\"| $name | {r['fid']:.3f} | {r['kid']:.4f} ± {r['kid_std']:.4f} | {r['class_entropy']:.3f} |\")" "$json"
 done

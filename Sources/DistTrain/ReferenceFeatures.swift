@@ -28,6 +28,11 @@ struct ReferenceFeatures {
         let count = min(requested, info.count)
         guard count >= 2 else { throw RunFailure("reference data \(dataPath) has \(info.count) images; FID needs at least 2") }
         let identity = try DatasetIdentity(info)
+        if identity.fingerprint != file.metadata.data.fingerprint {
+            // why say so: the numbers are then distances in features learnt on other images (fine for
+            // comparing runs with each other, not with numbers measured on another network).
+            log("warning: the feature network \(networkPath) was trained on \(file.metadata.data.path), not on the reference \(dataPath): the metrics measure distance in its features")
+        }
         let weights = fingerprint(net.classifier.parameters)
         let base = networkPath.hasSuffix(".h5") ? String(networkPath.dropLast(3)) : networkPath
         let path = "\(base).reference-\(identity.fingerprint)-\(count).h5"

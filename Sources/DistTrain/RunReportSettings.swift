@@ -1,5 +1,6 @@
 import Foundation
 import IO
+import Models
 
 /// The configuration part of a run's report. A run directory holds no configuration file: it lives in
 /// every checkpoint, so it is read from the newest one whose metadata is sound.
@@ -20,6 +21,10 @@ enum RunReportSettings {
     }
 
     /// What a reader wants first: model, data, ranks and batch, length, optimiser, sampling.
+    private static let decay: [LearningRateSchedule.Kind: String] = [
+        .linear: "linear decay to 0", .cosine: "cosine decay to 0", .constant: "constant",
+    ]
+
     private static func summary(of reader: CheckpointReader) -> RunReport.Table {
         let m = reader.metadata, c = m.configuration
         let name = (reader.path as NSString).lastPathComponent
@@ -35,9 +40,9 @@ enum RunReportSettings {
         rows += [
             ("ranks × batch", "\(c.worldSize) × \(c.batchSize) × \(c.accumulation) accumulation = \(c.globalBatch) images per step"),
             ("steps", "\(step) of \(c.steps) (at this checkpoint)"),
-            ("learning rate", "\(c.learningRate), \(c.warmupSteps) warm-up steps, linear decay to 0"),
+            ("learning rate", "\(c.learningRate), \(c.warmupSteps) warm-up steps, " + Self.decay[c.learningRateSchedule]!),
             ("schedule", c.schedule.rawValue),
-            ("EMA of the weights", c.emaRate > 0 ? "\(c.emaRate) (samples use it)" : "off"),
+            ("EMA of the weights", c.emaRate > 0 ? "\(c.emaRate)\(c.emaWarmup ? " with warm-up" : "") (samples use it)" : "off"),
             ("sampling", "\(c.sampleCount) samples every \(c.sampleEvery > 0 ? "\(c.sampleEvery) steps" : "run (at the end)"), \(c.sampler.rawValue)\(c.sampler == .ddim ? " \(c.samplerSteps) steps, η = \(c.eta)" : "")"),
             ("convolutions", c.convolutions.rawValue),
         ]

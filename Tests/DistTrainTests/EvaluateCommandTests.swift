@@ -65,6 +65,11 @@ import Testing
         let realFID = try #require(r["fid"] as? Double), noiseFID = try #require(n["fid"] as? Double)
         #expect(abs(realFID) < 1e-6, "the reference set against itself: \(realFID)")
         #expect(noiseFID > 10 * max(realFID, 1e-3), "noise \(noiseFID) vs real \(realFID)")
+        // A reference other than the network's training data works, and says what it measures.
+        let other = try BinaryRunner.run(["evaluate", "--features", "fn/net.h5", "--images", "labelled.h5", "--reference", "noise.h5",
+                                          "--kid-subset-size", "50"], in: dir)
+        #expect(other.status == 0 && other.stdout.contains("warning: the feature network"), "\(other.stdout)\n\(other.stderr)")
+        #expect(!real.stdout.contains("warning"), "\(real.stdout)")
         // Three balanced classes: the real set's class entropy is ln 3.
         #expect(abs((r["class_entropy"] as? Double ?? 0) - log(3.0)) < 0.05, "\(r)")
     }

@@ -254,16 +254,27 @@ final class TrainingRun {
     }
 
 
+    /// Runs `body` with the EMA weights in the model when enabled (the live ones parked meanwhile), and
+    /// the model back in train mode afterwards: how every sampling during training sees the model.
+    private func withSamplingWeights<T>(_ body: () throws -> T) rethrows -> T {
+        if let ema, let parked { parked.copy(from: model.parameters); model.parameters.copy(from: ema) }
+        defer { if let parked { model.parameters.copy(from: parked) }; model.training = true }
+        return try body()
+    }
+
+    private var samplingMethod: DiffusionSampler.Method {
+        let c = configuration
+        return c.sampler == .ddpm ? .ddpm : .ddim(steps: c.samplerSteps, eta: c.eta)
+    }
+
     /// All ranks sample --eval-count images (with the EMA weights when enabled); rank 0 measures them.
     private func evaluate() throws -> EvaluationResult? {
         let c = configuration
-        if let ema, let parked { parked.copy(from: model.parameters); model.parameters.copy(from: ema) }
-        defer { if let parked { model.parameters.copy(from: parked) } }
-        defer { model.training = true }
-        let method: DiffusionSampler.Method = c.sampler == .ddpm ? .ddpm : .ddim(steps: c.samplerSteps, eta: c.eta)
-        let images = try SampleGeneration.generateIndependentOfRanks(count: c.evalCount, chunk: min(model.batchCapacity, c.evalCount),
-                                                                     sampler: sampler, method: method, seed: c.seed, round: step,
-                                                                     communicator: communicator)
+        let images = try withSamplingWeights {
+            try SampleGeneration.generateIndependentOfRanks(count: c.evalCount, chunk: min(model.batchCapacity, c.evalCount),
+                                                            sampler: sampler, method: samplingMethod, seed: c.seed, round: step,
+                                                            communicator: communicator)
+        }
         guard let evaluator, let images else { return nil }
         return try evaluator.evaluate(images: images.pointer, count: c.evalCount, sampleShape: model.sampleShape, seed: c.seed)
     }
@@ -272,12 +283,10 @@ final class TrainingRun {
     private func writeSamples() throws {
         let c = configuration
         let path = c.outputDirectory + String(format: "/samples/step-%08d", step)
-        if let ema, let parked { parked.copy(from: model.parameters); model.parameters.copy(from: ema) }
-        defer { if let parked { model.parameters.copy(from: parked) } }
-        let method: DiffusionSampler.Method = c.sampler == .ddpm ? .ddpm : .ddim(steps: c.samplerSteps, eta: c.eta)
-        let images = try SampleGeneration.generate(count: c.sampleCount, sampler: sampler, method: method, seed: c.seed,
-                                                   round: step, communicator: communicator) { CrashPoint.check("sampling", step: self.step) }
-        defer { model.training = true }
+        let images = try withSamplingWeights {
+            try SampleGeneration.generate(count: c.sampleCount, sampler: sampler, method: samplingMethod, seed: c.seed,
+                                          round: step, communicator: communicator) { CrashPoint.check("sampling", step: self.step) }
+        }
         guard communicator.isRoot, let images else { return }
         let written = try SampleGeneration.save(images, count: c.sampleCount, sampleShape: model.sampleShape, to: path)
         progress.message("samples \(written)")

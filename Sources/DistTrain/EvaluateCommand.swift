@@ -66,14 +66,11 @@ struct EvaluateCommand: ParsableCommand {
         defer { Communicator.finalizeIfStarted() }
         do {
             // Check the inputs on rank 0 first, so that a bad feature file fails before anyone samples.
-            var evaluator: ImageEvaluator?
-            if world.isRoot {
-                let loaded = try FeatureNetworkFile.read(features)
-                let reference = try ReferenceFeatures.load(network: loaded, networkPath: features, dataPath: reference ?? loaded.metadata.data.path,
-                                                           count: referenceCount, log: { print("disttrain: " + $0) })
-                evaluator = ImageEvaluator(network: loaded, reference: reference, kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize)
-            }
-            let (pixels, imageCount, shape) = try loadImages(world)
+            let evaluator = world.isRoot
+                ? try ImageEvaluator(featuresPath: features, referencePath: reference, referenceCount: referenceCount,
+                                     kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize, log: { print("disttrain: " + $0) })
+                : nil
+            let (pixels, imageCount, shape) = try loadImages(world, networkShape: evaluator?.network.network.inputShape)
             guard world.isRoot, let evaluator, let pixels else { return }
             let result = try evaluator.evaluate(images: pixels.pointer, count: imageCount, sampleShape: shape, seed: seed)
             print("disttrain: " + result.summary)
@@ -85,7 +82,8 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     /// The images to evaluate (on rank 0; the other ranks only help sampling), their count and shape.
-    private func loadImages(_ world: Communicator) throws -> (FloatBuffer?, Int, [Int]) {
+    /// `networkShape`: the feature network's input, on rank 0 (a grid is cut into tiles of it).
+    private func loadImages(_ world: Communicator, networkShape: [Int]?) throws -> (FloatBuffer?, Int, [Int]) {
         if let checkpoint {
             let loaded = try CheckpointModel(path: checkpoint, batchCapacity: min(batchSize, count), useEMA: !noEma, convolutions: convAlgorithm)
             let sampler = DiffusionSampler(model: loaded.model, schedule: loaded.schedule)
@@ -97,35 +95,33 @@ struct EvaluateCommand: ParsableCommand {
             }
             return (images, count, loaded.model.sampleShape)
         }
-        guard world.isRoot else { return (nil, 0, []) }
+        guard world.isRoot, let networkShape else { return (nil, 0, []) }
         if let images {
             let info = try DatasetInfo.inspect(images)
             guard info.sampleShape.count == 3 else { throw IOError(path: images, "/images holds samples of shape \(info.sampleShape), not images [C, H, W]") }
             let shard = try ImageShard(info, rows: [0..<info.count], rank: 0, seed: 0)
             return (shard.samples, info.count, info.sampleShape)
         }
-        let network = try FeatureNetworkFile.read(features).network
-        let tiles = try GridTiles(path: grid!, tileShape: network.inputShape)
-        return (tiles.images, tiles.count, network.inputShape)
+        let tiles = try GridTiles(path: grid!, tileShape: networkShape)
+        return (tiles.images, tiles.count, networkShape)
     }
 }
 
-/// The tiles of a PNG grid written by `imageGrid` (2-pixel borders), as images in [−1, 1].
+/// The tiles of a PNG grid written by `imageGrid` (its `ImageGridLayout`), as images in [−1, 1].
 struct GridTiles {
     let images: FloatBuffer
     let count: Int
 
     init(path: String, tileShape: [Int]) throws {
         let png = try PNGImage.read(path)
-        let (c, h, w) = (tileShape[0], tileShape[1], tileShape[2]), border = 2
+        let (c, h, w) = (tileShape[0], tileShape[1], tileShape[2])
         guard png.channels == c else { throw IOError(path: path, "has \(png.channels) channels; the feature network takes \(c)") }
-        guard (png.width - border) % (w + border) == 0, (png.height - border) % (h + border) == 0 else {
+        guard let layout = ImageGridLayout(gridWidth: png.width, gridHeight: png.height, height: h, width: w) else {
             throw IOError(path: path, "is \(png.width)×\(png.height), not a grid of \(h)×\(w) tiles with 2-pixel borders (as `sample` writes)")
         }
-        let columns = (png.width - border) / (w + border), rows = (png.height - border) / (h + border)
-        var tiles = rows * columns
+        var tiles = layout.rows * layout.columns
         func isBlack(_ n: Int) -> Bool {
-            let top = border + (n / columns) * (h + border), left = border + (n % columns) * (w + border)
+            let (top, left) = layout.origin(of: n)
             for y in 0..<h { for x in 0..<w { for k in 0..<c where png[top + y, left + x, k] != 0 { return false } } }
             return true
         }
@@ -133,7 +129,7 @@ struct GridTiles {
         guard tiles >= 2 else { throw IOError(path: path, "has \(tiles) image(s); evaluation needs at least 2") }
         images = FloatBuffer(count: tiles * c * h * w)
         for n in 0..<tiles {
-            let top = border + (n / columns) * (h + border), left = border + (n % columns) * (w + border)
+            let (top, left) = layout.origin(of: n)
             for k in 0..<c { for y in 0..<h { for x in 0..<w {
                 images[((n * c + k) * h + y) * w + x] = Float(png[top + y, left + x, k]) / 127.5 - 1
             } } }

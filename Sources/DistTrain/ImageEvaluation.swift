@@ -45,11 +45,12 @@ final class ImageEvaluator {
     /// Loads the feature network at `path` and its reference statistics of `referencePath` (default:
     /// the data it was trained on; `referenceCount` first images), from the cache beside it or computed
     /// and cached.
-    convenience init(featuresPath: String, referencePath: String?, referenceCount: Int, log: (String) -> Void) throws {
+    convenience init(featuresPath: String, referencePath: String?, referenceCount: Int, kidSubsets: Int = 100, kidSubsetSize: Int = 1000,
+                     log: (String) -> Void) throws {
         let network = try FeatureNetworkFile.read(featuresPath)
         let reference = try ReferenceFeatures.load(network: network, networkPath: featuresPath,
                                                    dataPath: referencePath ?? network.metadata.data.path, count: referenceCount, log: log)
-        self.init(network: network, reference: reference)
+        self.init(network: network, reference: reference, kidSubsets: kidSubsets, kidSubsetSize: kidSubsetSize)
     }
 
     /// The metrics of `count` images [count, C, H, W] in [−1, 1] (at least 2: a covariance needs them).

@@ -10,17 +10,16 @@ public func imageGrid(images: UnsafePointer<Float>, count: Int, channels: Int, h
         throw IOError("image grid: \(channels) channels; a PNG grid needs 1 (gray) or 3 (RGB)")
     }
     guard height > 0, width > 0 else { throw IOError("image grid: empty images \(height)×\(width)") }
-    let border = 2
     var cols = columns ?? 1
     if columns == nil { while cols * cols < count { cols += 1 } }
     guard cols > 0 else { throw IOError("image grid: columns must be positive, not \(cols)") }
     cols = min(cols, count)
-    let rows = (count + cols - 1) / cols
-    let gridWidth = cols * width + border * (cols + 1), gridHeight = rows * height + border * (rows + 1)
+    let layout = ImageGridLayout(columns: cols, rows: (count + cols - 1) / cols, height: height, width: width)
+    let gridWidth = layout.gridWidth, gridHeight = layout.gridHeight
     var pixels = [UInt8](repeating: 0, count: gridWidth * gridHeight * channels)
     let plane = height * width
     for n in 0..<count {
-        let top = border + (n / cols) * (height + border), left = border + (n % cols) * (width + border)
+        let (top, left) = layout.origin(of: n)
         let image = images + n * channels * plane
         for c in 0..<channels {
             for y in 0..<height {
@@ -45,5 +44,32 @@ public func writeImageGrid(path: String, images: UnsafePointer<Float>, count: In
         try grid.write(to: path)
     } catch let error as IOError where !error.description.hasPrefix(path) {
         throw IOError(path: path, error.description)
+    }
+}
+
+/// Where `imageGrid` puts its tiles: `columns` × `rows` cells of height × width, with a border of
+/// `border` pixels around and between them, filled row by row.
+public struct ImageGridLayout: Equatable {
+    public static let border = 2
+    public let columns, rows, height, width: Int
+
+    public init(columns: Int, rows: Int, height: Int, width: Int) {
+        self.columns = columns; self.rows = rows; self.height = height; self.width = width
+    }
+
+    /// The layout of a grid picture of gridWidth × gridHeight pixels with tiles of height × width; nil
+    /// when the picture is not such a grid.
+    public init?(gridWidth: Int, gridHeight: Int, height: Int, width: Int) {
+        let b = Self.border
+        guard gridWidth > b, gridHeight > b, (gridWidth - b) % (width + b) == 0, (gridHeight - b) % (height + b) == 0 else { return nil }
+        self.init(columns: (gridWidth - b) / (width + b), rows: (gridHeight - b) / (height + b), height: height, width: width)
+    }
+
+    public var gridWidth: Int { columns * width + Self.border * (columns + 1) }
+    public var gridHeight: Int { rows * height + Self.border * (rows + 1) }
+
+    /// The top-left pixel of cell n.
+    public func origin(of n: Int) -> (top: Int, left: Int) {
+        (Self.border + (n / columns) * (height + Self.border), Self.border + (n % columns) * (width + Self.border))
     }
 }

@@ -43,8 +43,8 @@ public func batchNormTrainForward(output: UnsafeMutablePointer<Float>, input: Un
         let x = input + c * m, y = output + c * m
         let meanF: Float, variance: Double
         if let moments {
-            let mean = moments[c] / Double(m)
-            meanF = Float(mean); variance = max(moments[s.channels + c] / Double(m) - mean * mean, 0)
+            let (mean, v) = meanAndVariance(sum: moments[c], squares: moments[s.channels + c], count: Double(m))
+            meanF = Float(mean); variance = v
         } else {
             meanF = Float(sumInDouble(x, count: m) / Double(m))
             variance = squaredDeviationSum(x, mean: meanF, count: m) / Double(m)
@@ -65,6 +65,13 @@ public func channelMoments(_ moments: UnsafeMutablePointer<Double>, _ x: UnsafeP
     parallelFor(channels) { c in
         (moments[c], moments[channels + c]) = sumAndSquares(x + c * count, count: count)
     }
+}
+
+/// Mean and biased variance from Σx and Σx² of `count` values (clamped at 0 against rounding).
+@inline(__always)
+func meanAndVariance(sum: Double, squares: Double, count: Double) -> (mean: Double, variance: Double) {
+    let mean = sum / count
+    return (mean, max(squares / count - mean * mean, 0))
 }
 
 /// Σx and Σx² of `count` values in Double, eight lanes at a time.

@@ -23,7 +23,7 @@ public func batchNormSyncTrainForward(output: UnsafeMutablePointer<Float>, input
         reduce(scratch, 2 * channels + 1)
         total = scratch[2 * channels]
         for c in 0..<channels { savedMean[c] = Float(scratch[c] / total) }
-        variance = { c in let mean = scratch[c] / total; return max(scratch[channels + c] / total - mean * mean, 0) }
+        variance = { c in meanAndVariance(sum: scratch[c], squares: scratch[channels + c], count: total).variance }
     } else {
         for c in 0..<channels { scratch[c] = Double(sumOf(input + c * m, count: m)) }
         scratch[channels] = Double(m)

@@ -71,13 +71,7 @@ import Tensor
                 #expect(slice.allSatisfy { Double(abs($0)) < 1e-4 * scale }, "\(e.name) should vanish")
                 continue
             }
-            let largest = slice.indices.max { abs(slice[$0]) < abs(slice[$1]) }!
-            var picks = [largest]
-            if e.count > 1 {
-                var r = e.offset + Int(rng.next() % UInt64(e.count))
-                while r == largest { r = e.offset + Int(rng.next() % UInt64(e.count)) }
-                picks.append(r)
-            }
+            let picks = largestAndOneRandom(slice, rng: &rng)
             for i in picks {
                 let an = Double(g[i]), floor = 1e-2 * rms
                 var err = abs(difference(i, 1e-6) - an) / (abs(an) + floor)

@@ -95,13 +95,7 @@ import Tensor
                 continue
             }
             // The largest entry of every tensor (best signal) and one random entry.
-            let largest = slice.indices.max { abs(slice[$0]) < abs(slice[$1]) }!
-            var picks = [largest]
-            if e.count > 1 {
-                var r = e.offset + Int(rng.next() % UInt64(e.count))
-                while r == largest { r = e.offset + Int(rng.next() % UInt64(e.count)) }
-                picks.append(r)
-            }
+            let picks = largestAndOneRandom(slice, rng: &rng)
             let floor = 1e-2 * Self.rms(slice)
             for i in picks {
                 let an = Double(g[i])

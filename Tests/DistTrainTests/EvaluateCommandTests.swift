@@ -74,6 +74,31 @@ import Testing
         #expect(abs((r["class_entropy"] as? Double ?? 0) - log(3.0)) < 0.05, "\(r)")
     }
 
+    /// A PNG grid (as `sample` writes) of some images measures as those images do: uint8 pixels survive
+    /// the grid exactly, and the grid's trailing black cells are not counted.
+    @Test func gridOfImagesMeasuresAsTheImages() throws {
+        let dir = try Self.prepared("evaluate-grid")
+        let (pixels, _) = try HDF5File.open(dir + "/labelled.h5").read("images", as: UInt8.self)
+        let count = 31   // a 6 × 6 grid: 5 black cells after the last image
+        let first = Array(pixels[0..<(count * 64)])
+        let subset = try HDF5File.create(dir + "/subset.h5")
+        try subset.write("images", first, shape: [count, 1, 8, 8])
+        try subset.close()
+        let floats = first.map { Float($0) / 127.5 - 1 }
+        try writeImageGrid(path: dir + "/grid.png", images: floats, count: count, channels: 1, height: 8, width: 8)
+        let arguments = ["evaluate", "--features", "fn/net.h5", "--kid-subset-size", "20"]
+        let fromGrid = try BinaryRunner.run(arguments + ["--grid", "grid.png"], in: dir)
+        let fromFile = try BinaryRunner.run(arguments + ["--images", "subset.h5"], in: dir)
+        #expect(fromGrid.status == 0 && fromFile.status == 0, "\(fromGrid.stderr)\n\(fromFile.stderr)")
+        let a = try Self.lastJSON(fromGrid.stdout), b = try Self.lastJSON(fromFile.stdout)
+        #expect(a["count"] as? Int == count)
+        for key in ["fid", "kid", "class_entropy"] { #expect(a[key] as? Double == b[key] as? Double, "\(key): \(a) vs \(b)") }
+        // A picture that is not a grid of the network's tiles is refused, naming it.
+        try writeImageGrid(path: dir + "/wide.png", images: [Float](repeating: 0, count: 4 * 100), count: 4, channels: 1, height: 10, width: 10)
+        let wrong = try BinaryRunner.run(arguments + ["--grid", "wide.png"], in: dir)
+        #expect(wrong.status != 0 && wrong.stderr.contains("wide.png") && wrong.stderr.contains("8×8 tiles"), "\(wrong.stderr)")
+    }
+
     @Test func trainingWithEvaluationLogsTheMetrics() throws {
         let dir = try Self.prepared("evaluate-train")
         let t = try BinaryRunner.mpirun(2, ["train", "--model", "cnn-tiny", "--data", "labelled.h5", "--batch-size", "4", "--steps", "4",

@@ -36,3 +36,27 @@ struct SamplerOptions: ParsableArguments {
 
     var method: DiffusionSampler.Method { sampler == .ddpm ? .ddpm : .ddim(steps: samplerSteps, eta: eta) }
 }
+
+/// The size options of the models that have them (ModelOptions); shared by `train`, `bench` and
+/// `gradients`. A model refuses an option it does not take, by name.
+struct ModelSizeOptions: ParsableArguments {
+    @Option(help: "context-unet: n_feat, the channels of its first level (divisible by 8). Default 64.")
+    var features: Int?
+    @Option(help: "context-unet: n_cfeat, the length of the one-hot class vector (at least the data's number of classes). Default 10.")
+    var contextFeatures: Int?
+    @Option(help: "needle-unet: channels c_0,…,c_L, increasing, e.g. 32,64,128 (H and W divisible by 2^L). Default 64,128,256,512,1024.",
+            transform: { text in
+                let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+                    throw ValidationError("--channels takes integers separated by commas, e.g. 32,64,128; got '\(text)'")
+                }
+                return values.map { $0! }
+            })
+    var channels: [Int]?
+    @Option(help: "needle-unet: the sinusoidal time-embedding width d (even, at least 4). Default 32.")
+    var timeDim: Int?
+
+    var options: ModelOptions {
+        ModelOptions(features: features, contextFeatures: contextFeatures, channels: channels, timeDimension: timeDim)
+    }
+}

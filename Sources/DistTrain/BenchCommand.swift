@@ -16,6 +16,10 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Model to time (at its reference sample shape: 3×32×32 images, or 2-D points).")
     var model: ModelArchitecture = .cnnLarge
+    @Option(help: "Which of the model's instances (`disttrain models`) to time. Default: its first, the reference.")
+    var instance: String?
+    @OptionGroup(title: "Model size (over the instance's)")
+    var modelSize: ModelSizeOptions
     @Option(help: "Images per step (per rank).")
     var batchSize: Int = 8
     @Option(help: "Threads for OpenBLAS and the other kernels.")
@@ -42,6 +46,8 @@ struct BenchCommand: ParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
+        let chosen = try benchedInstance
+        if let problem = model.validate(chosen.sampleShape, options: chosen.options) { throw ValidationError(problem) }
     }
 
     func run() throws {
@@ -62,7 +68,7 @@ struct BenchCommand: ParsableCommand {
             return
         }
 
-        let net = model.buildAtReferenceShape(batchCapacity: batchSize, convolutions: convAlgorithm)
+        let net = try benchedModel()
         if world.isRoot && !net.convolutionPlan.isEmpty { print("convolutions: \(net.convolutionPlan.summary)") }
         net.initialize(seed: seed)
         let allreducer = GradientAllreducer(communicator: world, table: net.parameterTable, gradients: net.gradients,
@@ -96,7 +102,7 @@ struct BenchCommand: ParsableCommand {
         let imagesPerSecond = Double(batchSize * world.size) / median
         let gflops = 6 * Double(net.multiplyAccumulatesPerSample) * imagesPerSecond / 1e9
         let result: [String: Any] = [
-            "model": model.name, "conv_algorithm": convAlgorithm.rawValue, "batch": batchSize, "threads": threads, "steps": steps, "ranks": world.size,
+            "model": model.name, "instance": try benchedInstance.name, "conv_algorithm": convAlgorithm.rawValue, "batch": batchSize, "threads": threads, "steps": steps, "ranks": world.size,
             "median_step_s": round4(median), "img_per_s": round4(imagesPerSecond),
             "img_per_s_per_rank": round4(imagesPerSecond / Double(world.size)), "gflops": round4(gflops),
             "sgemm_peak_gflops": round4(peak), "peak_fraction": round4(gflops / (peak * Double(world.size))),
@@ -105,6 +111,24 @@ struct BenchCommand: ParsableCommand {
         ]
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
+    }
+
+    /// The instance asked for, with the size options given on top.
+    private var benchedInstance: ModelInstance {
+        get throws {
+            let chosen = try instance.map { name in
+                guard let found = model.instances.first(where: { $0.name == name }) else {
+                    throw ValidationError("--instance \(name): \(model.name) has the instances \(model.instances.map(\.name).joined(separator: ", "))")
+                }
+                return found
+            } ?? model.instances[0]
+            return ModelInstance(chosen.name, sampleShape: chosen.sampleShape, options: chosen.options.overridden(by: modelSize.options))
+        }
+    }
+
+    /// The instance, validated in `validate()`.
+    private func benchedModel() throws -> Denoiser {
+        model.build(try benchedInstance, batchCapacity: batchSize, convolutions: convAlgorithm)
     }
 
     private func round4(_ x: Double) -> Double { (x * 1e4).rounded() / 1e4 }

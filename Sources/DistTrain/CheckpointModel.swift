@@ -17,8 +17,10 @@ struct CheckpointModel {
         let reader = try CheckpointReader(path)
         architecture = reader.metadata.model
         let shape = reader.metadata.sampleShape
-        if let problem = architecture.validate(shape) { throw IOError(path: path, "sample_shape \(shape): \(problem)") }
-        model = architecture.build(shape, batchCapacity, convolutions: convolutions ?? reader.metadata.configuration.convolutions)
+        let options = reader.metadata.configuration.modelOptions
+        if let problem = architecture.validate(shape, options: options) { throw IOError(path: path, "sample_shape \(shape): \(problem)") }
+        model = architecture.build(shape, batchCapacity, options: options,
+                                   convolutions: convolutions ?? reader.metadata.configuration.convolutions)
         let ema = useEMA && reader.containsEMA ? FloatBuffer(count: model.parameters.count) : nil
         _ = try reader.load(into: model, optimizer: nil, ema: ema)
         if let ema { model.parameters.copy(from: ema) }

@@ -69,9 +69,13 @@ final class CheckpointReader {
     }
 
     /// Throws `Checkpoint.Mismatch` unless this checkpoint holds `model` for samples of `sampleShape`.
-    func requireMatch(model: ModelArchitecture, sampleShape: [Int]) throws {
+    func requireMatch(model: ModelArchitecture, sampleShape: [Int], options: ModelOptions = ModelOptions()) throws {
         guard metadata.model == model, metadata.sampleShape == sampleShape else {
             throw Checkpoint.Mismatch(description: "\(path) holds model \(metadata.model.name) for samples of shape [\(Checkpoint.shapeText(metadata.sampleShape))], not \(model.name) for [\(Checkpoint.shapeText(sampleShape))]")
+        }
+        let saved = metadata.configuration.modelOptions
+        guard saved == options else {
+            throw Checkpoint.Mismatch(description: "\(path) holds \(model.name) with options [\(saved.commandLine)], not [\(options.commandLine)]")
         }
     }
 

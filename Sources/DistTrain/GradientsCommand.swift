@@ -18,6 +18,8 @@ struct GradientsCommand: ParsableCommand {
 
     @Option(help: "Model.")
     var model: ModelArchitecture = .cnn
+    @OptionGroup(title: "Model size")
+    var modelSize: ModelSizeOptions
     @Option(help: "HDF5 file with /x0, /t, /eps.")
     var input: String
     @Option(help: "HDF5 file to write.")
@@ -36,8 +38,8 @@ struct GradientsCommand: ParsableCommand {
             guard shape[0] % world.size == 0 else { throw RunFailure("\(input): \(shape[0]) rows do not split over \(world.size) ranks") }
             let batch = shape[0] / world.size, sampleShape = Array(shape.dropFirst())
             let first = world.rank * batch
-            if let problem = model.validate(sampleShape) { throw RunFailure("\(input): \(problem)") }
-            let net = model.build(sampleShape, batch)
+            if let problem = model.validate(sampleShape, options: modelSize.options) { throw RunFailure("\(input): \(problem)") }
+            let net = model.build(sampleShape, batch, options: modelSize.options)
             net.initialize(seed: seed)
             if syncBn { net.reduceStatistics = { world.allreduceSum($0, count: $1) } }
             let allreducer = GradientAllreducer(communicator: world, table: net.parameterTable, gradients: net.gradients,

@@ -17,6 +17,8 @@ struct TrainCommand: ParsableCommand {
     var data: String?
     @Option(help: ArgumentHelp("Model: \(ModelArchitecture.listing). Default: cnn-large; with --resume, the checkpoint's."))
     var model: ModelArchitecture?
+    @OptionGroup(title: "Model size")
+    var modelSize: ModelSizeOptions
     @Option(parsing: .unconditional, help: "Images per rank per step. Default: 128 split over the ranks (the reference run's global batch).")
     var batchSize: Int?
     @Option(parsing: .unconditional, help: "Optimizer steps of the run.")
@@ -134,7 +136,7 @@ struct TrainCommand: ParsableCommand {
             // its batch from the checkpoint instead (TrainingRun decides).
             let batch = batchSize ?? 0
             let configuration = TrainingConfiguration(
-                data: path, model: model ?? TrainingConfiguration.defaults.model, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
+                data: path, model: model ?? TrainingConfiguration.defaults.model, modelOptions: modelSize.options, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
                 warmupSteps: warmup, learningRateSchedule: learningRateSchedule, seed: seed, outputDirectory: outputDirectory, checkpointEvery: checkpointEvery,
                 keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler,
                 samplerSteps: sampling.samplerSteps, eta: sampling.eta, emaRate: emaRate, emaWarmup: emaWarmup, gradientClip: gradClip, accumulation: accumulate,
@@ -147,7 +149,8 @@ struct TrainCommand: ParsableCommand {
             world.invalidAllreduceAtStep = mpiFaultAt
             let run = try TrainingRun(configuration, epochs: epochs, communicator: world,
                                       resume: ResumeRequest(enabled: resume, requireCheckpoint: requireCheckpoint, explicitData: data != nil,
-                                                            explicitModel: model != nil, allowOtherData: allowOtherData))
+                                                            explicitModel: model != nil,
+                                                            explicitModelOptions: !modelSize.options.given.isEmpty, allowOtherData: allowOtherData))
             run.allreducer.delayBeforeWaitMicroseconds = delayAllreduceWaitMs * 1000
             if try run.train(haltAfter: haltAfter, injectNaNAt: injectNanAt, stallAt: stallAt) == .stoppedBySignal {
                 Communicator.finalizeIfStarted()

@@ -7,6 +7,8 @@ import Models
 struct TrainingConfiguration: Equatable {
     var data: String = DefaultDataset.path
     var model: ModelArchitecture = .cnnLarge
+    /// The model's size options (`--features`, `--channels`, …; ModelOptions), unset ones at the model's defaults.
+    var modelOptions = ModelOptions()
     /// Images per rank per micro-step (0: the reference's global batch of 128 split over the ranks).
     var batchSize: Int = 0
     /// Optimizer steps of the whole run (K in lr_k = lr_0·(1 − k/K); 0: from --epochs).
@@ -74,7 +76,7 @@ struct TrainingConfiguration: Equatable {
 /// value of the wrong type or an unknown model, sampler or schedule name.
 extension TrainingConfiguration: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case data, model, batchSize, steps, learningRate, warmupSteps, learningRateSchedule, seed, outputDirectory, checkpointEvery,
+        case data, model, modelOptions, batchSize, steps, learningRate, warmupSteps, learningRateSchedule, seed, outputDirectory, checkpointEvery,
              keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, emaRate, emaWarmup, gradientClip,
              accumulation, schedule, syncBatchNorm, bucketMegabytes, overlap, logEvery, worldSize,
              collectiveTimeout, maxNonfiniteSteps, convolutions, evalEvery, evalCount, evalFeatures
@@ -104,6 +106,7 @@ extension TrainingConfiguration: Codable {
         } else {
             model = d.model
         }
+        modelOptions = try value(.modelOptions, d.modelOptions)
         batchSize = try value(.batchSize, d.batchSize)
         steps = try value(.steps, d.steps)
         learningRate = try value(.learningRate, d.learningRate)
@@ -140,6 +143,7 @@ extension TrainingConfiguration: Codable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(data, forKey: .data)
         try c.encode(model.name, forKey: .model)
+        try c.encode(modelOptions, forKey: .modelOptions)
         try c.encode(batchSize, forKey: .batchSize)
         try c.encode(steps, forKey: .steps)
         try c.encode(learningRate, forKey: .learningRate)

@@ -42,11 +42,11 @@ final class TrainingRun {
         if candidates.isEmpty && resume.enabled && !resume.explicitData { c.data = try DefaultDataset.ensure(communicator: communicator) }
         architecture = c.model
         let info = try DatasetInfo.inspect(c.data)
-        if let problem = architecture.validate(info.sampleShape) { throw RunFailure("\(c.data): \(problem)") }
+        if let problem = architecture.validate(info.sampleShape, options: c.modelOptions) { throw RunFailure("\(c.data): \(problem)") }
         let perRank = info.count / communicator.size
 
         for candidate in candidates {
-            do { try candidate.requireMatch(model: architecture, sampleShape: info.sampleShape) } catch { throw RunFailure("cannot --resume: \(error)") }
+            do { try candidate.requireMatch(model: architecture, sampleShape: info.sampleShape, options: c.modelOptions) } catch { throw RunFailure("cannot --resume: \(error)") }
         }
         dataIdentity = try DatasetIdentity(info)
         // Refused here, before anything is built or written, when the newest checkpoint was trained on other data.
@@ -63,7 +63,7 @@ final class TrainingRun {
         if c.steps == 0 { c.steps = max(1, perRank / (c.batchSize * c.accumulation) * epochs) }
         configuration = c
 
-        model = architecture.build(info.sampleShape, max(c.batchSize, min(c.sampleCount, 64), 1), convolutions: c.convolutions)
+        model = architecture.build(info.sampleShape, max(c.batchSize, min(c.sampleCount, 64), 1), options: c.modelOptions, convolutions: c.convolutions)
         model.initialize(seed: c.seed)
         // Every rank must have its shard before anything is written: agree on it in one allreduce, so a
         // failure on one rank leaves no output behind (the failing rank reports the cause).

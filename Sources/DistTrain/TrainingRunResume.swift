@@ -9,6 +9,8 @@ struct ResumeRequest {
     var requireCheckpoint = false
     var explicitData = false
     var explicitModel = false
+    /// Size options given (--features, --channels, …): a checkpoint with other ones is refused.
+    var explicitModelOptions = false
     var allowOtherData = false
 }
 
@@ -68,6 +70,7 @@ extension TrainingRun {
         c.outputDirectory = requested.outputDirectory   // the directory resumed (and locked), even if it was moved
         if resume.explicitData { c.data = requested.data }
         if resume.explicitModel { c.model = requested.model }
+        if resume.explicitModelOptions { c.modelOptions = requested.modelOptions }
         if saved.worldSize != communicator.size {
             let perStep = saved.globalBatch / saved.accumulation
             guard perStep % communicator.size == 0 else {

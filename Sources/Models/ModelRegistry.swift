@@ -1,31 +1,60 @@
 import Tensor
 
 /// One denoiser architecture as the program knows it: the name on the command line and in checkpoints,
-/// the reference implementation's class name, what sample shapes it accepts (with the message users
-/// see otherwise), how to build it, and the sample shape it is listed and benchmarked at.
-/// Each model's file defines its entry; `ModelArchitecture.all` lists them.
+/// the reference implementation's class name, the size options it takes, what sample shapes and options
+/// it accepts (with the message users see otherwise), how to build it, and the instances `models` lists
+/// and `bench` measures (the first is the reference). Each model's file defines its entry;
+/// `ModelArchitecture.all` lists them.
 public struct ModelArchitecture: Sendable {
     public let name: String
     public let className: String
     /// One line for `disttrain models` and the help text.
     public let summary: String
-    public let referenceSampleShape: [Int]
-    /// nil when the model can take samples of this shape ([C, H, W] or [D]); otherwise why not.
-    public let validate: @Sendable (_ sampleShape: [Int]) -> String?
-    /// The model for samples of `sampleShape` (already validated), batches up to `batchCapacity`, and
-    /// the convolution algorithms `convolutions` chooses.
-    public let builder: @Sendable (_ sampleShape: [Int], _ batchCapacity: Int, _ convolutions: ConvolutionChoice) -> Denoiser
+    public let instances: [ModelInstance]
+    /// The options of `ModelOptions` this model reads; any other given option is refused.
+    public let options: [ModelOptions.Field]
+    private let check: @Sendable (_ sampleShape: [Int], _ options: ModelOptions) -> String?
+    private let builder: @Sendable (_ sampleShape: [Int], _ options: ModelOptions, _ batchCapacity: Int, _ convolutions: ConvolutionChoice) -> Denoiser
 
+    /// A model with size options: `validate` and `build` see the user's options (unset ones nil).
+    public init(name: String, className: String, summary: String, instances: [ModelInstance], options: [ModelOptions.Field],
+                validate: @escaping @Sendable ([Int], ModelOptions) -> String?,
+                build: @escaping @Sendable ([Int], ModelOptions, Int, ConvolutionChoice) -> Denoiser) {
+        precondition(!instances.isEmpty, "\(name) needs a reference instance")
+        self.name = name; self.className = className; self.summary = summary; self.instances = instances
+        self.options = options; check = validate; builder = build
+    }
+
+    /// A model without options, listed at `referenceSampleShape`.
     public init(name: String, className: String, summary: String, referenceSampleShape: [Int],
                 validate: @escaping @Sendable ([Int]) -> String?,
                 build: @escaping @Sendable ([Int], Int, ConvolutionChoice) -> Denoiser) {
-        self.name = name; self.className = className; self.summary = summary
-        self.referenceSampleShape = referenceSampleShape; self.validate = validate; self.builder = build
+        self.init(name: name, className: className, summary: summary, instances: [ModelInstance(name, sampleShape: referenceSampleShape)],
+                  options: [], validate: { shape, _ in validate(shape) }, build: { shape, _, capacity, convolutions in build(shape, capacity, convolutions) })
     }
 
-    /// The model for samples of `sampleShape` and batches up to `batchCapacity`.
-    public func build(_ sampleShape: [Int], _ batchCapacity: Int, convolutions: ConvolutionChoice = .im2col) -> Denoiser {
-        builder(sampleShape, batchCapacity, convolutions)
+    public var referenceSampleShape: [Int] { instances[0].sampleShape }
+
+    /// nil when the model can take samples of this shape ([C, H, W] or [D]) with these options; otherwise why not.
+    public func validate(_ sampleShape: [Int], options given: ModelOptions = ModelOptions()) -> String? {
+        let foreign = given.given.filter { !options.contains($0) }
+        if !foreign.isEmpty {
+            let takes = options.isEmpty ? "it has no size options" : "it takes " + options.map { "--" + $0.rawValue }.joined(separator: ", ")
+            return foreign.map { "--" + $0.rawValue }.joined(separator: ", ") + " is not an option of \(name) (\(takes))"
+        }
+        return check(sampleShape, given)
+    }
+
+    /// The model for samples of `sampleShape` (already validated with `options`), batches up to `batchCapacity`, and
+    /// the convolution algorithms `convolutions` chooses.
+    public func build(_ sampleShape: [Int], _ batchCapacity: Int, options: ModelOptions = ModelOptions(),
+                      convolutions: ConvolutionChoice = .im2col) -> Denoiser {
+        builder(sampleShape, options, batchCapacity, convolutions)
+    }
+
+    /// One of its listed instances, built.
+    public func build(_ instance: ModelInstance, batchCapacity: Int, convolutions: ConvolutionChoice = .im2col) -> Denoiser {
+        build(instance.sampleShape, batchCapacity, options: instance.options, convolutions: convolutions)
     }
 }
 
@@ -84,13 +113,13 @@ extension Array where Element == ConvolutionPlanEntry {
 
 extension ModelArchitecture {
     /// The registry: every model `train`, `sample`, `predict`, `bench`, `models` and checkpoints know.
-    public static let all: [ModelArchitecture] = [.mlp, .cnn, .cnnLarge, .cnnTiny]
+    public static let all: [ModelArchitecture] = [.mlp, .cnn, .cnnLarge, .cnnTiny, .contextUnet]
 
     public static func named(_ name: String) -> ModelArchitecture? { all.first { $0.name == name } }
 
-    /// Builds the model at its reference sample shape.
+    /// Builds the model at its reference instance.
     public func buildAtReferenceShape(batchCapacity: Int, convolutions: ConvolutionChoice = .im2col) -> Denoiser {
-        build(referenceSampleShape, batchCapacity, convolutions: convolutions)
+        build(instances[0], batchCapacity: batchCapacity, convolutions: convolutions)
     }
 }
 

@@ -283,4 +283,24 @@ import Tensor
         globalAveragePoolBackward(inputGrad: &gx, outputGrad: r, channels: c, batch: n, plane: plane)
         expectGradient("global average pool input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0), r) })
     }
+
+    @Test(arguments: [(6, 6, 3), (7, 5, 2), (28, 28, 7)])
+    func avgPoolGradientMatchesFiniteDifferences(height: Int, width: Int, kernel: Int) {
+        let planes = 3, oh = height / kernel, ow = width / kernel
+        let x = normals(planes * height * width, seed: 113), r = normals(planes * oh * ow, seed: 114)
+        func forward(_ x: [Float]) -> [Float] {
+            var y = [Float](repeating: .nan, count: r.count)
+            avgPool2dForward(output: &y, input: x, planes: planes, height: height, width: width, kernel: kernel)
+            return y
+        }
+        // Plane 2's last window, by hand.
+        var window: Float = 0
+        for a in 0..<kernel { for b in 0..<kernel { window += x[2 * height * width + ((oh - 1) * kernel + a) * width + (ow - 1) * kernel + b] } }
+        #expect(abs(forward(x)[2 * oh * ow + oh * ow - 1] - window / Float(kernel * kernel)) < 1e-5)
+        var gx = [Float](repeating: 0, count: x.count)
+        avgPool2dBackward(inputGrad: &gx, outputGrad: r, planes: planes, height: height, width: width, kernel: kernel)
+        // Rows and columns past the last whole window (7×5 by 2) get no gradient.
+        if height % kernel != 0 { #expect(gx[(height - 1) * width] == 0) }
+        expectGradient("avg pool \(height)×\(width) k\(kernel) input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0), r) })
+    }
 }

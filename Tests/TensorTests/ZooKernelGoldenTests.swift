@@ -7,7 +7,7 @@ import Tensor
 /// The model zoo's kernels against PyTorch 2.13 CPU (Tests/Fixtures/zoo-kernels.h5, made by
 /// Tests/Fixtures/generate/zoo_kernels.py): forward values and every gradient. The file stores NCHW; the
 /// kernels run on CNHW, so inputs are converted on the way in and results on the way out. The file's
-/// bilinear (align_corners=False) and AvgPool2d groups wait for their Swift kernels.
+/// bilinear (align_corners=False) group waits for its Swift kernel.
 @Suite struct ZooKernelGoldenTests {
     let file: HDF5File
     init() throws { file = try Golden.open("zoo-kernels.h5") }
@@ -141,5 +141,19 @@ import Tensor
         expectClose(toNCHW(gx, batch: n, channels: cin, plane: plane), try read("\(group)/grad_x"), "\(group) grad_x")
         expectClose(gw, try read("\(group)/grad_weight"), "\(group) grad_weight")
         expectClose(gb, try read("\(group)/grad_bias"), "\(group) grad_bias")
+    }
+
+    // MARK: pooling
+
+    @Test func avgPoolForwardAndGradientMatchPyTorch() throws {
+        let (x, n, c, plane) = try readCNHW("avgpool3/x"), xs = try shape("avgpool3/x")
+        let (gy, _, _, outPlane) = try readCNHW("avgpool3/gy")
+        #expect(try shape("avgpool3/y") == [n, c, xs[2] / 3, xs[3] / 3])
+        var y = [Float](repeating: .nan, count: n * c * outPlane)
+        avgPool2dForward(output: &y, input: x, planes: n * c, height: xs[2], width: xs[3], kernel: 3)
+        expectClose(toNCHW(y, batch: n, channels: c, plane: outPlane), try read("avgpool3/y"), "avgpool3 y")
+        var gx = [Float](repeating: 0, count: x.count)
+        avgPool2dBackward(inputGrad: &gx, outputGrad: gy, planes: n * c, height: xs[2], width: xs[3], kernel: 3)
+        expectClose(toNCHW(gx, batch: n, channels: c, plane: plane), try read("avgpool3/grad_x"), "avgpool3 grad_x")
     }
 }

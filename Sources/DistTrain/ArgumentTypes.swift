@@ -34,7 +34,7 @@ struct SamplerOptions: ParsableArguments {
         guard eta >= 0, eta.isFinite else { throw ValidationError("--eta must not be negative, got \(eta)") }
     }
 
-    var method: DiffusionSampler.Method { sampler == .ddpm ? .ddpm : .ddim(steps: samplerSteps, eta: eta) }
+    var method: DiffusionSampler.Method { sampler == .ddpm ? .ddpm(variance: .beta) : .ddim(steps: samplerSteps, eta: eta) }
 }
 
 /// The size options of the models that have them (ModelOptions); shared by `train`, `bench` and

@@ -35,8 +35,9 @@ struct PredictCommand: ParsableCommand {
             let n = shape[0], width = model.sampleCount
             let x = try file.read("x", as: Float.self).values
             let t = try file.read("t", as: Int32.self).values
-            if let bad = t.first(where: { $0 < 0 || Int($0) >= loaded.schedule.timesteps }) {
-                throw IOError(path: input, "/t holds timestep \(bad), outside 0…\(loaded.schedule.timesteps - 1)")
+            let range = loaded.schedule.timestepRange
+            if let bad = t.first(where: { !range.contains(Int($0)) }) {
+                throw IOError(path: input, "/t holds timestep \(bad), outside the checkpoint's schedule's \(range.lowerBound)…\(range.upperBound)")
             }
             var eps = [Float](repeating: 0, count: n * width)
             let conditioning = Conditioning(capacity: model.batchCapacity)
@@ -44,7 +45,7 @@ struct PredictCommand: ParsableCommand {
             while done < n {
                 let b = min(model.batchCapacity, n - done)
                 for i in 0..<b { conditioning.timesteps[i] = t[done + i] }
-                conditioning.deriveContinuousTime(totalTimesteps: loaded.schedule.timesteps, batch: b)
+                conditioning.deriveContinuousTime(for: loaded.schedule, batch: b)
                 x.withUnsafeBufferPointer { xp in eps.withUnsafeMutableBufferPointer { ep in
                     model.forward(input: xp.baseAddress! + done * width, conditioning: conditioning,
                                   output: ep.baseAddress! + done * width, batch: b)

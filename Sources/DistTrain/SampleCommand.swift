@@ -66,18 +66,18 @@ struct SampleCommand: ParsableCommand {
         guard model.sampleShape.count == 3 else { return }
         let n = min(8, model.batchCapacity), width = model.sampleCount
         let x = FloatBuffer(count: n * width), frames = FloatBuffer(count: 8 * n * width)
-        let total = sampler.schedule.timesteps
+        let schedule = sampler.schedule, total = schedule.timesteps
         var rng = Philox(seed: seed, stream: RandomStream.sampling(round: 1 << 20, rank: 0))
         var frame = 0
         let marks: Set<Int> = {
             if case .ddim(let steps, _) = method {
-                let ts = DiffusionSampler.ddimTimesteps(steps: steps, total: total)
+                let ts = schedule.ddimTimesteps(steps: steps)
                 return Set((0..<8).map { ts[min(ts.count - 1, $0 * ts.count / 8)] })
             }
-            return Set((0..<8).map { total - 1 - $0 * total / 8 })
+            return Set((0..<8).map { schedule.lastTimestep - $0 * total / 8 })
         }()
         sampler.sample(into: x.pointer, batch: n, method: method, rng: &rng) { t, current in
-            guard frame < 8, marks.contains(t) || t == 0 else { return }
+            guard frame < 8, marks.contains(t) || t == schedule.firstTimestep else { return }
             for i in 0..<(n * width) { frames[frame * n * width + i] = min(max(current[i], -1), 1) }
             frame += 1
         }

@@ -264,7 +264,7 @@ final class TrainingRun {
 
     private var samplingMethod: DiffusionSampler.Method {
         let c = configuration
-        return c.sampler == .ddpm ? .ddpm : .ddim(steps: c.samplerSteps, eta: c.eta)
+        return c.sampler == .ddpm ? .ddpm(variance: .beta) : .ddim(steps: c.samplerSteps, eta: c.eta)
     }
 
     /// All ranks sample --eval-count images (with the EMA weights when enabled); rank 0 measures them.

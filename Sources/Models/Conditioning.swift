@@ -2,7 +2,8 @@ import Tensor
 
 /// What a denoiser is told besides the noisy input, one value of each kind per sample. Every model
 /// receives all of them and reads what it uses:
-/// - `timesteps`: the integer step t in 0..<T (the U-Nets' sinusoidal embedding takes the raw t);
+/// - `timesteps`: the integer step t, in the schedule's range (0..<T, or the course's 1...T; the U-Nets'
+///   sinusoidal embedding takes the raw t);
 /// - `continuous`: a real-valued time, t/T for the discrete schedules (the MLP's extra feature), or the
 ///   noise variance of a continuous-time schedule;
 /// - `labels`: a class per sample, or `noLabel` (unconditional, or dropped for classifier-free guidance).
@@ -32,5 +33,15 @@ public final class Conditioning {
     public func setTimestep(_ t: Int, totalTimesteps: Int, batch: Int) {
         for n in 0..<batch { timesteps[n] = Int32(t) }
         deriveContinuousTime(totalTimesteps: totalTimesteps, batch: batch)
+    }
+
+    /// After `timesteps` is filled: the continuous time `schedule` gives its models (t/T).
+    public func deriveContinuousTime(for schedule: NoiseSchedule, batch: Int) {
+        deriveContinuousTime(totalTimesteps: schedule.continuousTimeDivisor, batch: batch)
+    }
+
+    /// Every one of the first `batch` samples at step t of `schedule`.
+    public func setTimestep(_ t: Int, of schedule: NoiseSchedule, batch: Int) {
+        setTimestep(t, totalTimesteps: schedule.continuousTimeDivisor, batch: batch)
     }
 }

@@ -1,7 +1,8 @@
 import Tensor
 
-/// The DDPM noise-prediction objective on one rank's batch (SPEC §2): t ~ U{0..T−1} and ε ~ N(0, I)
-/// per image, x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε, loss = mean((ε̂(x_t, t) − ε)²), and its backward pass.
+/// The DDPM noise-prediction objective on one rank's batch (SPEC §2): t uniform over the schedule's
+/// timesteps (U{0..T−1}, the course's U{1..T}) and ε ~ N(0, I) per image, x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε,
+/// loss = mean((ε̂(x_t, t) − ε)²), and its backward pass.
 /// Every buffer is allocated here, once; nothing in a step allocates.
 public final class DiffusionLoss {
     public let model: Denoiser
@@ -30,6 +31,10 @@ public final class DiffusionLoss {
     /// Draws this step's timesteps and noise from `rng` into `conditioning` and `noise`.
     public func drawTimestepsAndNoise() {
         rng.fillIntegers(conditioning.timesteps, count: batch, below: schedule.timesteps)
+        if schedule.firstTimestep != 0 {   // U{0..T−1} moved to start at the course's t = 1
+            let first = Int32(schedule.firstTimestep)
+            for n in 0..<batch { conditioning.timesteps[n] += first }
+        }
         rng.fillNormal(noise.pointer, count: batch * model.sampleCount)
     }
 
@@ -37,7 +42,7 @@ public final class DiffusionLoss {
     /// the noise in `noise`, runs forward and backward (adding into `model.gradients`), returns the loss.
     public func forwardBackward(images: UnsafePointer<Float>) -> Float {
         let sample = model.sampleCount, t = conditioning.timesteps
-        conditioning.deriveContinuousTime(totalTimesteps: schedule.timesteps, batch: batch)
+        conditioning.deriveContinuousTime(for: schedule, batch: batch)
         for n in 0..<batch {
             let a = sqrtAlphaBar[Int(t[n])], b = sqrtOneMinusAlphaBar[Int(t[n])]
             let x0 = images + n * sample, e = noise.pointer + n * sample, xt = noisy.pointer + n * sample

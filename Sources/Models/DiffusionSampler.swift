@@ -1,15 +1,25 @@
 import Foundation
 import Tensor
 
-/// Reverse-process samplers (SPEC §2), running the denoiser in eval mode.
-///   DDPM (ancestral): x_{t−1} = (x_t − β_t/√(1−ᾱ_t)·ε̂)/√α_t + √β_t·z, z = 0 at t = 0.
+/// Reverse-process samplers (SPEC §2), running the denoiser in eval mode, over the schedule's timesteps
+/// (t = T−1..0, or the course's T..1; "first" below is the lowest).
+///   DDPM (ancestral): x_{t−1} = (x_t − β_t/√(1−ᾱ_t)·ε̂)/√α_t + σ_t·z, z = 0 at the first timestep, with
+///     σ_t² = β_t (DDPM's, the course's) or the posterior variance β_t(1−ᾱ_{t−1})/(1−ᾱ_t) (the needle seed's).
 ///   DDIM (Song et al.): over S evenly spaced timesteps, x0̂ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t,
 ///     x_prev = √ᾱ_prev·x0̂ + √(1−ᾱ_prev−σ²)·ε̂ + σ·z, σ = η·√((1−ᾱ_prev)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_prev),
-///     with ᾱ_prev = 1 after the last step.
+///     with ᾱ_prev = 1 after the last step (the course's ᾱ_0).
 /// Both clamp images to [−1, 1] at the end (points of the toy sets are left as they are).
 public final class DiffusionSampler {
+    /// σ_t² of a DDPM step.
+    public enum DDPMVariance: String, Sendable, CaseIterable {
+        /// σ_t² = β_t: DDPM's upper bound, the default.
+        case beta
+        /// σ_t² = β_t(1 − ᾱ_{t−1})/(1 − ᾱ_t), the variance of q(x_{t−1} | x_t, x_0): DDPM's lower bound.
+        case posterior
+    }
+
     public enum Method: Sendable, Equatable {
-        case ddpm
+        case ddpm(variance: DDPMVariance)
         case ddim(steps: Int, eta: Double)
     }
 
@@ -28,11 +38,6 @@ public final class DiffusionSampler {
         conditioning = Conditioning(capacity: model.batchCapacity)
     }
 
-    /// The timesteps DDIM visits, from high to low: S values evenly spaced over 0..<T.
-    public static func ddimTimesteps(steps: Int, total: Int) -> [Int] {
-        (0..<steps).map { $0 * total / steps }.reversed()
-    }
-
     /// Replaces `x` ([batch, sample…], batch ≤ the model's capacity) with samples, starting from fresh
     /// Gaussian noise drawn from `rng`. `onStep` sees x after each reverse step (for trajectories).
     public func sample(into x: UnsafeMutablePointer<Float>, batch: Int, method: Method, rng: inout Philox,
@@ -42,19 +47,21 @@ public final class DiffusionSampler {
         rng.fillNormal(x, count: count)
         model.training = false
         switch method {
-        case .ddpm:
-            for t in (0..<schedule.timesteps).reversed() {
+        case .ddpm(let variance):
+            for t in schedule.timestepRange.reversed() {
                 predictNoise(x, t: t, batch: batch)
                 let beta = schedule.betas[t], alphaBar = schedule.alphaBars[t]
                 let a = Float(1 / (1 - beta).squareRoot()), b = Float(beta / (1 - alphaBar).squareRoot())
-                if t > 0 { rng.fillNormal(noise.pointer, count: count) }
-                let sigma: Float = t > 0 ? Float(beta.squareRoot()) : 0
+                let last = t == schedule.firstTimestep
+                if !last { rng.fillNormal(noise.pointer, count: count) }
+                let sigmaSquared = last ? 0 : variance == .beta ? beta : schedule.posteriorVariance(t)
+                let sigma = Float(sigmaSquared.squareRoot())
                 let eps = prediction.pointer, z = noise.pointer
                 for i in 0..<count { x[i] = a * (x[i] - b * eps[i]) + sigma * z[i] }
                 onStep?(t, x)
             }
         case .ddim(let steps, let eta):
-            let sequence = Self.ddimTimesteps(steps: steps, total: schedule.timesteps)
+            let sequence = schedule.ddimTimesteps(steps: steps)
             for (k, t) in sequence.enumerated() {
                 predictNoise(x, t: t, batch: batch)
                 let alphaBar = schedule.alphaBars[t]
@@ -74,7 +81,7 @@ public final class DiffusionSampler {
     }
 
     private func predictNoise(_ x: UnsafePointer<Float>, t: Int, batch: Int) {
-        conditioning.setTimestep(t, totalTimesteps: schedule.timesteps, batch: batch)
+        conditioning.setTimestep(t, of: schedule, batch: batch)
         model.forward(input: x, conditioning: conditioning, output: prediction.pointer, batch: batch)
     }
 }

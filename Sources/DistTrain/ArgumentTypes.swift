@@ -4,6 +4,7 @@ import Models
 // Let ArgumentParser check these options' values: a wrong one gets an error naming the option and
 // listing the accepted values, before any work starts.
 extension NoiseSchedule.Kind: ExpressibleByArgument {}
+extension DiffusionSampler.DDPMVariance: ExpressibleByArgument {}
 extension ConvolutionChoice: ExpressibleByArgument {}
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 
@@ -24,17 +25,23 @@ struct SamplerOptions: ParsableArguments {
 
     @Option(help: "Sampler: ddpm (all T steps, ancestral) or ddim.")
     var sampler: Kind = TrainingConfiguration.defaults.sampler
-    @Option(help: "DDIM steps.")
+    @Option(help: "DDIM steps (at most the schedule's T: more visit every timestep once).")
     var samplerSteps: Int = TrainingConfiguration.defaults.samplerSteps
     @Option(help: "DDIM η (0: deterministic).")
     var eta: Double = TrainingConfiguration.defaults.eta
+    @Option(help: "DDPM's σ_t²: beta (β_t, DDPM's and the course's) or posterior (β_t(1−ᾱ_{t−1})/(1−ᾱ_t), the needle seed's); no noise at the last step either way. train: default beta, stored in the checkpoint; sample and evaluate: default the checkpoint's.")
+    var ddpmVariance: DiffusionSampler.DDPMVariance?
 
     func validate() throws {
-        guard samplerSteps >= 1, samplerSteps <= 1000 else { throw ValidationError("--sampler-steps must be in 1…1000, got \(samplerSteps)") }
+        let limit = TrainingConfiguration.timestepLimits.upperBound
+        guard samplerSteps >= 1, samplerSteps <= limit else { throw ValidationError("--sampler-steps must be in 1…\(limit), got \(samplerSteps)") }
         guard eta >= 0, eta.isFinite else { throw ValidationError("--eta must not be negative, got \(eta)") }
     }
 
-    var method: DiffusionSampler.Method { sampler == .ddpm ? .ddpm(variance: .beta) : .ddim(steps: samplerSteps, eta: eta) }
+    /// The sampler asked for; a DDPM variance not given is `runVariance` (the checkpoint's run's).
+    func method(runVariance: DiffusionSampler.DDPMVariance) -> DiffusionSampler.Method {
+        sampler == .ddpm ? .ddpm(variance: ddpmVariance ?? runVariance) : .ddim(steps: samplerSteps, eta: eta)
+    }
 }
 
 /// The size options of the models that have them (ModelOptions); shared by `train`, `bench` and

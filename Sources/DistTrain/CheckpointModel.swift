@@ -25,7 +25,7 @@ struct CheckpointModel {
         _ = try reader.load(into: model, optimizer: nil, ema: ema)
         if let ema { model.parameters.copy(from: ema) }
         configuration = reader.metadata.configuration
-        schedule = NoiseSchedule(configuration.schedule)
+        schedule = configuration.noiseSchedule
         model.training = false
     }
 }

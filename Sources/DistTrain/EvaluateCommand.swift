@@ -89,7 +89,7 @@ struct EvaluateCommand: ParsableCommand {
             let sampler = DiffusionSampler(model: loaded.model, schedule: loaded.schedule)
             let started = DispatchTime.now().uptimeNanoseconds
             let images = try SampleGeneration.generateIndependentOfRanks(count: count, chunk: min(batchSize, count), sampler: sampler,
-                                                                         method: sampling.method, seed: seed, round: 0, communicator: world)
+                                                                         method: sampling.method(runVariance: loaded.configuration.ddpmVariance), seed: seed, round: 0, communicator: world)
             if world.isRoot {
                 print(String(format: "disttrain: sampled %d images in %.1f s", count, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))
             }

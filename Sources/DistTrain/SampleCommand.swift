@@ -44,7 +44,7 @@ struct SampleCommand: ParsableCommand {
             let loaded = try CheckpointModel(path: checkpoint, batchCapacity: min(batchSize, count), useEMA: !noEma,
                                              convolutions: convAlgorithm)
             let samplerObject = DiffusionSampler(model: loaded.model, schedule: loaded.schedule)
-            let method = sampling.method
+            let method = sampling.method(runVariance: loaded.configuration.ddpmVariance)
             let base = out.hasSuffix(".png") ? String(out.dropLast(4)) : out
             if trajectory && world.isRoot { try writeTrajectory(samplerObject, method: method, base: base) }
             let start = DispatchTime.now().uptimeNanoseconds

@@ -53,8 +53,10 @@ struct TrainCommand: ParsableCommand {
     var gradClip: Double = TrainingConfiguration.defaults.gradientClip
     @Option(parsing: .unconditional, help: "Micro-batches accumulated per optimizer step.")
     var accumulate: Int = TrainingConfiguration.defaults.accumulation
-    @Option(help: "Noise schedule.")
+    @Option(help: "Noise schedule: linear (DDPM: β = linspace(1e-4, 0.02, T), t in 0…T−1), cosine (improved DDPM, s = 0.008), course (DeepLearning.AI, seed 002: T+1 betas 1e-4 + (0.02−1e-4)·s/T for s = 0…T, ᾱ_0 = 1 the clean image, t in 1…T, models given t/T reaching 1), needle-linear (seed 003: the linear one rescaled by 1000/T, linspace(1e-4·1000/T, 0.02·1000/T, T), t in 0…T−1).")
     var schedule: NoiseSchedule.Kind = TrainingConfiguration.defaults.schedule
+    @Option(parsing: .unconditional, help: "Timesteps T of the noise schedule (2…10000): training draws from them, DDPM sampling visits each; stored in the checkpoint, whose schedule sample, predict and evaluate rebuild. Seed 002's recipe: 500, seed 003's: 300.")
+    var timesteps: Int = TrainingConfiguration.defaults.timesteps
     @Flag(help: "Synchronise BatchNorm statistics over the ranks.")
     var syncBn = false
     @Option(parsing: .unconditional, help: "Gradient allreduce bucket size in MiB (smaller buckets start sooner during backward).")
@@ -113,6 +115,10 @@ struct TrainCommand: ParsableCommand {
         }
         guard !emaWarmup || emaRate > 0 else { throw ValidationError("--ema-warmup needs --ema-rate (the decay it ramps up to)") }
         guard gradClip >= 0 else { throw ValidationError("--grad-clip must not be negative, got \(gradClip)") }
+        guard TrainingConfiguration.timestepLimits.contains(timesteps) else {
+            let limits = TrainingConfiguration.timestepLimits
+            throw ValidationError("--timesteps must be in \(limits.lowerBound)…\(limits.upperBound), got \(timesteps)")
+        }
         guard accumulate >= 1 else { throw ValidationError("--accumulate must be at least 1, got \(accumulate)") }
         guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive, got \(bucketMb)") }
         guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
@@ -139,8 +145,9 @@ struct TrainCommand: ParsableCommand {
                 data: path, model: model ?? TrainingConfiguration.defaults.model, modelOptions: modelSize.options, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
                 warmupSteps: warmup, learningRateSchedule: learningRateSchedule, seed: seed, outputDirectory: outputDirectory, checkpointEvery: checkpointEvery,
                 keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler,
-                samplerSteps: sampling.samplerSteps, eta: sampling.eta, emaRate: emaRate, emaWarmup: emaWarmup, gradientClip: gradClip, accumulation: accumulate,
-                schedule: schedule, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
+                samplerSteps: sampling.samplerSteps, eta: sampling.eta,
+                ddpmVariance: sampling.ddpmVariance ?? TrainingConfiguration.defaults.ddpmVariance, emaRate: emaRate, emaWarmup: emaWarmup, gradientClip: gradClip, accumulation: accumulate,
+                schedule: schedule, timesteps: timesteps, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
                 logEvery: logEvery, worldSize: world.size, collectiveTimeout: collectiveTimeout,
                 maxNonfiniteSteps: maxNonfiniteSteps, convolutions: convAlgorithm,
                 evalEvery: evalEvery, evalCount: evalCount, evalFeatures: evalFeatures.map(DatasetIdentity.absolute) ?? "")

@@ -26,12 +26,16 @@ struct TrainingConfiguration: Equatable {
     var sampler: SamplerOptions.Kind = .ddim
     var samplerSteps: Int = 50
     var eta: Double = 0
+    /// σ_t² of DDPM sampling (`--ddpm-variance`): β_t, or the posterior variance (the needle seed's).
+    var ddpmVariance: DiffusionSampler.DDPMVariance = .beta
     var emaRate: Double = 0
     /// Ramp the EMA decay up from 0 as diffusers' EMAModel does (`--ema-warmup`).
     var emaWarmup: Bool = false
     var gradientClip: Double = 0
     var accumulation: Int = 1
+    /// The noise schedule (`--schedule`) and its number of timesteps T (`--timesteps`).
     var schedule: NoiseSchedule.Kind = .linear
+    var timesteps: Int = 1000
     var syncBatchNorm: Bool = false
     var bucketMegabytes: Double = 4
     var overlap: Bool = true
@@ -51,6 +55,18 @@ struct TrainingConfiguration: Equatable {
 
     /// The one place a fresh run's defaults come from.
     static let defaults = TrainingConfiguration()
+
+    /// The timesteps T a run may have (`--timesteps`; a checkpoint claiming others is refused).
+    static let timestepLimits = 2...10000
+
+    /// The run's noise schedule, as training drew from it: every command that samples or predicts from a
+    /// checkpoint rebuilds it here.
+    var noiseSchedule: NoiseSchedule { NoiseSchedule(schedule, timesteps: timesteps) }
+
+    /// How the run's periodic sample grids and evaluations are drawn.
+    var samplingMethod: DiffusionSampler.Method {
+        sampler == .ddpm ? .ddpm(variance: ddpmVariance) : .ddim(steps: samplerSteps, eta: eta)
+    }
 
     /// Images per optimizer step over all ranks.
     var globalBatch: Int { batchSize * accumulation * worldSize }
@@ -73,12 +89,12 @@ struct TrainingConfiguration: Equatable {
 
 /// The JSON keeps the names and string values of format version 1. Decoding never rejects a
 /// configuration for a missing field (it takes the default) or an unknown one (ignored), only for a
-/// value of the wrong type or an unknown model, sampler or schedule name.
+/// value of the wrong type, an unknown model, sampler, variance or schedule name, or timesteps out of range.
 extension TrainingConfiguration: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case data, model, modelOptions, batchSize, steps, learningRate, warmupSteps, learningRateSchedule, seed, outputDirectory, checkpointEvery,
-             keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, emaRate, emaWarmup, gradientClip,
-             accumulation, schedule, syncBatchNorm, bucketMegabytes, overlap, logEvery, worldSize,
+             keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, ddpmVariance, emaRate, emaWarmup, gradientClip,
+             accumulation, schedule, timesteps, syncBatchNorm, bucketMegabytes, overlap, logEvery, worldSize,
              collectiveTimeout, maxNonfiniteSteps, convolutions, evalEvery, evalCount, evalFeatures
     }
 
@@ -121,11 +137,16 @@ extension TrainingConfiguration: Codable {
         sampler = try named(.sampler, d.sampler)
         samplerSteps = try value(.samplerSteps, d.samplerSteps)
         eta = try value(.eta, d.eta)
+        ddpmVariance = try named(.ddpmVariance, d.ddpmVariance)
         emaRate = try value(.emaRate, d.emaRate)
         emaWarmup = try value(.emaWarmup, d.emaWarmup)
         gradientClip = try value(.gradientClip, d.gradientClip)
         accumulation = try value(.accumulation, d.accumulation)
         schedule = try named(.schedule, d.schedule)
+        timesteps = try value(.timesteps, d.timesteps)
+        guard Self.timestepLimits.contains(timesteps) else {
+            throw DecodingError.dataCorruptedError(forKey: .timesteps, in: c, debugDescription: "timesteps \(timesteps) outside \(Self.timestepLimits.lowerBound)…\(Self.timestepLimits.upperBound)")
+        }
         syncBatchNorm = try value(.syncBatchNorm, d.syncBatchNorm)
         bucketMegabytes = try value(.bucketMegabytes, d.bucketMegabytes)
         overlap = try value(.overlap, d.overlap)
@@ -158,11 +179,13 @@ extension TrainingConfiguration: Codable {
         try c.encode(sampler.rawValue, forKey: .sampler)
         try c.encode(samplerSteps, forKey: .samplerSteps)
         try c.encode(eta, forKey: .eta)
+        try c.encode(ddpmVariance.rawValue, forKey: .ddpmVariance)
         try c.encode(emaRate, forKey: .emaRate)
         try c.encode(emaWarmup, forKey: .emaWarmup)
         try c.encode(gradientClip, forKey: .gradientClip)
         try c.encode(accumulation, forKey: .accumulation)
         try c.encode(schedule.rawValue, forKey: .schedule)
+        try c.encode(timesteps, forKey: .timesteps)
         try c.encode(syncBatchNorm, forKey: .syncBatchNorm)
         try c.encode(bucketMegabytes, forKey: .bucketMegabytes)
         try c.encode(overlap, forKey: .overlap)

@@ -80,7 +80,7 @@ final class TrainingRun {
             communicator.abort(code: 1)
         }
         ranks = MPIRankGroup(communicator: communicator, allreducer: allreducer, watchdog: watchdog)
-        trainer = TrainingStep(model: model, schedule: NoiseSchedule(c.schedule), seed: c.seed, rank: communicator.rank,
+        trainer = TrainingStep(model: model, schedule: c.noiseSchedule, seed: c.seed, rank: communicator.rank,
                                batch: c.batchSize, ranks: ranks,
                                options: .init(accumulation: c.accumulation, gradientClip: c.gradientClip, emaRate: c.emaRate, emaWarmup: c.emaWarmup))
         ema = trainer.ema
@@ -262,10 +262,7 @@ final class TrainingRun {
         return try body()
     }
 
-    private var samplingMethod: DiffusionSampler.Method {
-        let c = configuration
-        return c.sampler == .ddpm ? .ddpm(variance: .beta) : .ddim(steps: c.samplerSteps, eta: c.eta)
-    }
+    private var samplingMethod: DiffusionSampler.Method { configuration.samplingMethod }
 
     /// All ranks sample --eval-count images (with the EMA weights when enabled); rank 0 measures them.
     private func evaluate() throws -> EvaluationResult? {

@@ -66,6 +66,7 @@ import Testing
         for name in ["collectiveTimeout", "maxNonfiniteSteps", "logEvery", "warmupSteps"] {
             #expect(fields.removeValue(forKey: name) != nil, "the fixture has no \(name)")
         }
+        for name in ["timesteps", "ddpmVariance"] { #expect(fields[name] == nil, "the fixture predates \(name)") }
         fields["someFutureOption"] = 3
         try checkpoint.setAttribute("configuration", String(decoding: try JSONSerialization.data(withJSONObject: fields), as: UTF8.self))
         try checkpoint.close()
@@ -77,6 +78,10 @@ import Testing
         let saved = try #require(try HDF5File.open(dir + "/run/ckpt-00000008.h5").attribute("configuration"))
         let decoded = try #require(try JSONSerialization.jsonObject(with: Data(saved.utf8)) as? [String: Any])
         #expect(decoded["logEvery"] as? Int == 10 && decoded["warmupSteps"] as? Int == 0, "\(saved)")
+        // The noise schedule and DDPM variance of every run before they were options.
+        #expect(decoded["schedule"] as? String == "linear", "\(saved)")
+        #expect(decoded["timesteps"] as? Int == 1000, "\(saved)")
+        #expect(decoded["ddpmVariance"] as? String == "beta", "\(saved)")
         #expect(decoded["someFutureOption"] == nil, "\(saved)")
     }
 

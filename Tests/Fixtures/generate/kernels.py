@@ -428,8 +428,10 @@ def check(path: str, groups: list[KernelGroup] = GROUPS) -> bool:
                 problems.append(f"{group.name}: true_zeros names no output: {sorted(group.true_zeros - set(outputs))}")
             if stored != set(inputs) | set(outputs):
                 problems.append(f"{group.name}: datasets differ: only in file {sorted(stored - set(inputs) - set(outputs))},"
-                                f" only in the recipe {sorted(set(inputs) | set(outputs) - stored)}")
+                                f" only in the recipe {sorted((set(inputs) | set(outputs)) - stored)}")
             for name, ours in sorted(outputs.items()):
+                if name not in stored:
+                    continue  # (reported above as a structure difference)
                 theirs = h5group[name]
                 if theirs.shape != ours.shape or theirs.dtype != ours.dtype:
                     problems.append(f"{group.name}/{name}: file {theirs.shape} {theirs.dtype}, recipe {ours.shape} {ours.dtype}")

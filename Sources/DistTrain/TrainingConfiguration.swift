@@ -28,6 +28,10 @@ struct TrainingConfiguration: Equatable {
     var eta: Double = 0
     /// σ_t² of DDPM sampling (`--ddpm-variance`): β_t, or the posterior variance (the needle seed's).
     var ddpmVariance: DiffusionSampler.DDPMVariance = .beta
+    /// Classifier-free guidance weight of the periodic samples and evaluations (nil: none).
+    var guidance: Double?
+    /// Probability of training an image without its label (`--label-dropout`, for guidance).
+    var labelDropout: Double = 0
     var emaRate: Double = 0
     /// Ramp the EMA decay up from 0 as diffusers' EMAModel does (`--ema-warmup`).
     var emaWarmup: Bool = false
@@ -93,7 +97,7 @@ struct TrainingConfiguration: Equatable {
 extension TrainingConfiguration: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case data, model, modelOptions, batchSize, steps, learningRate, warmupSteps, learningRateSchedule, seed, outputDirectory, checkpointEvery,
-             keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, ddpmVariance, emaRate, emaWarmup, gradientClip,
+             keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, ddpmVariance, guidance, labelDropout, emaRate, emaWarmup, gradientClip,
              accumulation, schedule, timesteps, syncBatchNorm, bucketMegabytes, overlap, logEvery, worldSize,
              collectiveTimeout, maxNonfiniteSteps, convolutions, evalEvery, evalCount, evalFeatures
     }
@@ -138,6 +142,8 @@ extension TrainingConfiguration: Codable {
         samplerSteps = try value(.samplerSteps, d.samplerSteps)
         eta = try value(.eta, d.eta)
         ddpmVariance = try named(.ddpmVariance, d.ddpmVariance)
+        guidance = try c.decodeIfPresent(Double.self, forKey: .guidance)
+        labelDropout = try value(.labelDropout, d.labelDropout)
         emaRate = try value(.emaRate, d.emaRate)
         emaWarmup = try value(.emaWarmup, d.emaWarmup)
         gradientClip = try value(.gradientClip, d.gradientClip)
@@ -180,6 +186,8 @@ extension TrainingConfiguration: Codable {
         try c.encode(samplerSteps, forKey: .samplerSteps)
         try c.encode(eta, forKey: .eta)
         try c.encode(ddpmVariance.rawValue, forKey: .ddpmVariance)
+        try c.encodeIfPresent(guidance, forKey: .guidance)
+        try c.encode(labelDropout, forKey: .labelDropout)
         try c.encode(emaRate, forKey: .emaRate)
         try c.encode(emaWarmup, forKey: .emaWarmup)
         try c.encode(gradientClip, forKey: .gradientClip)

@@ -9,23 +9,24 @@ import TestSupport
 @Suite(.serialized) struct ClassConditioningTests {
     init() { setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1) }
 
-    /// `count` 1×16×16 images: class k (= i mod 4) has quadrant k (TL, TR, BL, BR) bright, the rest dark.
-    static func writeQuadrants(_ path: String, count: Int, labels: [Int64]? = nil, floatLabels: Bool = false) throws {
+    /// `count` 1×side×side images: class k (= i mod 4) has quadrant k (TL, TR, BL, BR) bright, the rest dark.
+    static func writeQuadrants(_ path: String, count: Int, side: Int = 16, labels: [Int64]? = nil, floatLabels: Bool = false) throws {
         var state: UInt64 = 5
         func jitter() -> UInt8 {
             state = state &* 6364136223846793005 &+ 1442695040888963407
             return UInt8(truncatingIfNeeded: state >> 59)   // 0…31
         }
-        var bytes = [UInt8](repeating: 0, count: count * 256)
+        let plane = side * side, half = side / 2
+        var bytes = [UInt8](repeating: 0, count: count * plane)
         for i in 0..<count {
             let k = i % 4
-            for y in 0..<16 { for x in 0..<16 {
-                let inside = (y / 8) * 2 + (x / 8) == k
-                bytes[i * 256 + y * 16 + x] = inside ? 224 + jitter() : jitter()
+            for y in 0..<side { for x in 0..<side {
+                let inside = (y / half) * 2 + (x / half) == k
+                bytes[i * plane + y * side + x] = inside ? 224 + jitter() : jitter()
             } }
         }
         let file = try HDF5File.create(path)
-        try file.write("images", bytes, shape: [count, 1, 16, 16])
+        try file.write("images", bytes, shape: [count, 1, side, side])
         let values = labels ?? (0..<count).map { Int64($0 % 4) }
         if floatLabels { try file.write("labels", values.map(Float.init), shape: [count]) } else { try file.write("labels", values, shape: [count]) }
         try file.close()
@@ -34,9 +35,10 @@ import TestSupport
     /// Which quadrant of each sampled image is brightest.
     static func brightestQuadrants(_ path: String) throws -> [Int] {
         let (values, shape) = try HDF5File.open(path).read("images", as: Float.self)
+        let side = shape[2], half = side / 2, plane = side * side
         return (0..<shape[0]).map { n in
             var sums = [Float](repeating: 0, count: 4)
-            for y in 0..<16 { for x in 0..<16 { sums[(y / 8) * 2 + x / 8] += values[n * 256 + y * 16 + x] } }
+            for y in 0..<side { for x in 0..<side { sums[(y / half) * 2 + x / half] += values[n * plane + y * side + x] } }
             return sums.indices.max { sums[$0] < sums[$1] }!
         }
     }
@@ -46,14 +48,14 @@ import TestSupport
     /// Trains on the quadrants and returns, per guidance setting, the fraction of samples showing their class.
     static func accuracies(dropout: String, guidances: [String?], in dir: String) throws -> [Double] {
         let out = "run-\(dropout)"
-        let train = try BinaryRunner.run(["train"] + model + ["--data", "quadrants.h5", "--batch-size", "32", "--steps", "300",
-                                          "--lr", "2e-3", "--label-dropout", dropout, "--sample-count", "8", "--sample-every", "300",
-                                          "--checkpoint-every", "300", "--log-every", "100", "--out", out], in: dir, timeout: 600)
+        let train = try BinaryRunner.run(["train"] + model + ["--data", "quadrants.h5", "--batch-size", "32", "--steps", "800",
+                                          "--lr", "2e-3", "--label-dropout", dropout, "--sample-count", "8", "--sample-every", "800",
+                                          "--checkpoint-every", "800", "--log-every", "200", "--out", out], in: dir, timeout: 600)
         #expect(train.status == 0, "\(train.stderr)")
         var result: [Double] = []
         for guidance in guidances {
             let name = "\(out)/samples-\(guidance ?? "none")"
-            let arguments = ["sample", "--checkpoint", "\(out)/ckpt-00000300.h5", "--class", "0,1,2,3", "--count", "48",
+            let arguments = ["sample", "--checkpoint", "\(out)/ckpt-00000800.h5", "--class", "0,1,2,3", "--count", "48",
                              "--sampler", "ddim", "--sampler-steps", "20", "--seed", "3", "--out", name + ".png"]
                 + (guidance.map { ["--guidance", $0] } ?? [])
             let sample = try BinaryRunner.run(arguments, in: dir, timeout: 300)
@@ -68,16 +70,17 @@ import TestSupport
 
     @Test func conditionalSamplesShowTheirClassGuidanceSharpensAndLabelDropoutOneForgets() throws {
         let dir = try BinaryRunner.temporaryDirectory("quadrants")
-        try Self.writeQuadrants(dir + "/quadrants.h5", count: 512)
+        // 8×8 (AvgPool2d(2) at the bottom): 800 steps of 32 take about 20 s here.
+        try Self.writeQuadrants(dir + "/quadrants.h5", count: 512, side: 8)
         let conditional = try Self.accuracies(dropout: "0.1", guidances: [nil, "0", "3"], in: dir)
         report("quadrant accuracy, label dropout 0.1: conditional \(conditional[0]), W = 0 \(conditional[1]), W = 3 \(conditional[2])")
-        // Chance is 1/4.
-        #expect(conditional[0] > 0.8, "conditional samples show their class \(conditional[0]) of the time")
+        // Chance is 1/4; measured: conditional 0.875, W = 0 0.125, W = 3 0.958 (after 600 steps).
+        #expect(conditional[0] > 0.7, "conditional samples show their class \(conditional[0]) of the time")
         #expect(conditional[2] > conditional[1] + 0.3, "W = 3 \(conditional[2]) vs W = 0 \(conditional[1])")
         #expect(conditional[2] >= conditional[0] - 0.05)
         // The periodic grid of a conditional run has a row per class.
-        #expect(FileManager.default.fileExists(atPath: dir + "/run-0.1/samples/step-00000300.png"))
-        let grid = try HDF5File.open(dir + "/run-0.1/samples/step-00000300.h5").shape(of: "images")
+        #expect(FileManager.default.fileExists(atPath: dir + "/run-0.1/samples/step-00000800.png"))
+        let grid = try HDF5File.open(dir + "/run-0.1/samples/step-00000800.h5").shape(of: "images")
         #expect(grid[0] == 8, "8 samples: 2 in each of the 4 rows")
         let forgotten = try Self.accuracies(dropout: "1", guidances: [nil], in: dir)
         report("quadrant accuracy, label dropout 1: \(forgotten[0])")

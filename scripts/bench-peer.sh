@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # disttrain against PyTorch (scripts/peer/) on the same work, one process, same threads.
-#   scripts/bench-peer.sh [--model cnn-large|cnn] [--threads 1|2] [--batch-size 8] [--rounds 3]
+#   scripts/bench-peer.sh [--model cnn-large|cnn|context-unet|needle-unet] [--instance NAME] [--threads 1|2] [--batch-size 8] [--rounds 3]
 #                         [--steps 5] [--warmup 1] [--conv-algorithm auto|im2col|winograd|…] [--sample] [--check]
 # --model and --threads take comma lists (cnn,cnn-large / 1,2): every combination is one configuration.
+# --instance (training only): one of the seeds' models' instances as `disttrain models` lists them
+#   (context_unet, context_unet_fmnist, needle_unet, needle_unet_small; PyTorch's from scripts/peer/zoo.py).
 # Training (default): per configuration, `rounds` times alternately `disttrain bench` and
 #   scripts/peer/bench_step.py (same batch, threads, warm-up and timed steps); prints each pair's
 #   img/s and ratio = disttrain / PyTorch (> 1: disttrain faster).
@@ -23,10 +25,10 @@ set -euo pipefail
 shopt -s inherit_errexit   # a failing step inside $(…) stops the script too
 cd "$(dirname "$0")/.."
 repo=$PWD
-models=cnn-large; threads_list=1; batch=8; rounds=3; steps=5; warmup=1; conv=auto; mode=train; count=64; ddim=50
+models=cnn-large; instance=""; threads_list=1; batch=8; rounds=3; steps=5; warmup=1; conv=auto; mode=train; count=64; ddim=50
 while [ $# -gt 0 ]; do
   case "$1" in
-    --model) models=$2; shift 2 ;; --threads) threads_list=$2; shift 2 ;; --batch-size) batch=$2; shift 2 ;;
+    --model) models=$2; shift 2 ;; --instance) instance=$2; shift 2 ;; --threads) threads_list=$2; shift 2 ;; --batch-size) batch=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;; --steps) steps=$2; shift 2 ;; --warmup) warmup=$2; shift 2 ;;
     --conv-algorithm) conv=$2; shift 2 ;; --sample) mode=sample; shift ;; --check) mode=check; shift ;;
     --count) count=$2; shift 2 ;; --sampler-steps) ddim=$2; shift 2 ;;
@@ -35,6 +37,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$ddim" -ge 1 ] || { echo "--sampler-steps must be at least 1" >&2; exit 2; }
+[ -z "$instance" ] || [ "$mode" = train ] || { echo "--instance times training steps only" >&2; exit 2; }
+instance_args=(); [ -z "$instance" ] || instance_args=(--instance "$instance")
 IFS=, read -ra model_list <<< "$models"; IFS=, read -ra thread_list <<< "$threads_list"
 [ "$mode" = check ] && [ "$models" = cnn-large ] && model_list=(cnn cnn-large)   # check both unless told
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -116,16 +120,16 @@ train)
     for th in "${thread_list[@]}"; do
       export OPENBLAS_NUM_THREADS=$th OMP_NUM_THREADS=$th
       ours=(); theirs=(); ratios=()
-      echo "== $model, batch $batch, $th thread(s), $steps timed steps after $warmup, conv $conv"
+      echo "== $model${instance:+ ($instance)}, batch $batch, $th thread(s), $steps timed steps after $warmup, conv $conv"
       for r in $(seq "$rounds"); do
         quiet
-        "$binary" bench --model "$model" --batch-size "$batch" --threads "$th" --steps "$steps" --warmup "$warmup" \
+        "$binary" bench --model "$model" "${instance_args[@]}" --batch-size "$batch" --threads "$th" --steps "$steps" --warmup "$warmup" \
           --conv-algorithm "$conv" > "$work/bench"
         ours+=("$(tail -1 "$work/bench" | field img_per_s)"); peak=$(tail -1 "$work/bench" | field sgemm_peak_gflops)
         # "sgemm peak: … (OpenBLAS 0.3.21 … DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64)": the core it chose
         core=$(grep -m1 'sgemm peak' "$work/bench" | grep -oE '[A-Za-z0-9]+ MAX_THREADS' | cut -d' ' -f1 || true)
         quiet
-        j=$("$py" scripts/peer/bench_step.py --model "$model" --batch-size "$batch" --threads "$th" --steps "$steps" \
+        j=$("$py" scripts/peer/bench_step.py --model "$model" "${instance_args[@]}" --batch-size "$batch" --threads "$th" --steps "$steps" \
               --warmup "$warmup" | tail -1)
         theirs+=("$(echo "$j" | field img_per_s)")
         ratios+=("$(awk -v a="${ours[-1]}" -v b="${theirs[-1]}" 'BEGIN { printf "%.4f", a / b }')")
@@ -133,8 +137,8 @@ train)
       done
       mo=$(median "${ours[@]}"); mt=$(median "${theirs[@]}"); mr=$(median "${ratios[@]}")
       echo "median: disttrain $mo img/s, pytorch $mt img/s, ratio $mr"
-      results+=("$(printf '{"mode":"train","model":"%s","batch":%d,"threads":%d,"steps":%d,"warmup":%d,"rounds":%d,"conv_algorithm":"%s","openblas_core":"%s","sgemm_peak_gflops":%s,"disttrain_img_per_s":%s,"pytorch_img_per_s":%s,"median_ratio":%s,"torch":"%s"}' \
-        "$model" "$batch" "$th" "$steps" "$warmup" "$rounds" "$conv" "${core:-unknown}" "$peak" "$mo" "$mt" "$mr" "$torch_pin")")
+      results+=("$(printf '{"mode":"train","model":"%s","instance":"%s","batch":%d,"threads":%d,"steps":%d,"warmup":%d,"rounds":%d,"conv_algorithm":"%s","openblas_core":"%s","sgemm_peak_gflops":%s,"disttrain_img_per_s":%s,"pytorch_img_per_s":%s,"median_ratio":%s,"torch":"%s"}' \
+        "$model" "$instance" "$batch" "$th" "$steps" "$warmup" "$rounds" "$conv" "${core:-unknown}" "$peak" "$mo" "$mt" "$mr" "$torch_pin")")
     done
   done
   ;;

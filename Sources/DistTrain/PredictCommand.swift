@@ -7,7 +7,7 @@ import Tensor
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Run the denoiser (eval mode) on /x [N, C, H, W] float32 and /t [N] timesteps; write /eps.")
+        abstract: "Run the denoiser (eval mode) on /x [N, C, H, W] float32 and /t [N] timesteps (and, for a class-conditional model, /labels [N]: −1 for none); write /eps.")
 
     @Option(help: "Checkpoint file.")
     var checkpoint: String
@@ -39,12 +39,13 @@ struct PredictCommand: ParsableCommand {
             if let bad = t.first(where: { !range.contains(Int($0)) }) {
                 throw IOError(path: input, "/t holds timestep \(bad), outside the checkpoint's schedule's \(range.lowerBound)…\(range.upperBound)")
             }
+            let labels = try Self.labels(in: file, path: input, count: n, classCount: model.classCount)
             var eps = [Float](repeating: 0, count: n * width)
             let conditioning = Conditioning(capacity: model.batchCapacity)
             var done = 0
             while done < n {
                 let b = min(model.batchCapacity, n - done)
-                for i in 0..<b { conditioning.timesteps[i] = t[done + i] }
+                for i in 0..<b { conditioning.timesteps[i] = t[done + i]; conditioning.labels[i] = labels[done + i] }
                 conditioning.deriveContinuousTime(for: loaded.schedule, batch: b)
                 x.withUnsafeBufferPointer { xp in eps.withUnsafeMutableBufferPointer { ep in
                     model.forward(input: xp.baseAddress! + done * width, conditioning: conditioning,
@@ -61,5 +62,21 @@ struct PredictCommand: ParsableCommand {
         } catch {
             throw RunFailure("\(error)")
         }
+    }
+
+    /// A class-conditional model's `/labels` [N] (integers 0…K−1, −1 for none); no labels, or an
+    /// unconditional model: none.
+    static func labels(in file: HDF5File, path: String, count: Int, classCount: Int) throws -> [Int32] {
+        guard file.contains("labels") else { return [Int32](repeating: Conditioning.noLabel, count: count) }
+        guard classCount > 0 else { throw IOError(path: path, "/labels given, but the checkpoint's model is not class-conditional") }
+        let shape = try file.shape(of: "labels"), type = try file.elementType(of: "labels")
+        guard shape == [count], type.hasPrefix("int") || type.hasPrefix("uint") else {
+            throw IOError(path: path, "/labels is \(type) \(shape); expected integers [\(count)], one class (or −1 for none) per sample")
+        }
+        let labels = try file.read("labels", as: Int32.self).values
+        if let bad = labels.first(where: { $0 < -1 || Int($0) >= classCount }) {
+            throw IOError(path: path, "/labels holds class \(bad), outside 0…\(classCount - 1) (−1: none)")
+        }
+        return labels
     }
 }

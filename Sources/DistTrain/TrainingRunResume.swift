@@ -70,7 +70,7 @@ extension TrainingRun {
         c.outputDirectory = requested.outputDirectory   // the directory resumed (and locked), even if it was moved
         if resume.explicitData { c.data = requested.data }
         if resume.explicitModel { c.model = requested.model }
-        if resume.explicitModelOptions { c.modelOptions = requested.modelOptions }
+        if resume.explicitModelOptions { c.modelOptions = saved.modelOptions.overridden(by: requested.modelOptions) }
         if saved.worldSize != communicator.size {
             let perStep = saved.globalBatch / saved.accumulation
             guard perStep % communicator.size == 0 else {

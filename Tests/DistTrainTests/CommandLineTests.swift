@@ -11,6 +11,12 @@ import Testing
         #expect(cnn.contains("CNNDenoiser ") && cnn.contains("3,321,475") && cnn.contains("0.908 G"))
         #expect(large.contains("CNNDenoiserLarge") && large.contains("53,441,795") && large.contains("5.289 G"))
         #expect(lines.contains { $0.hasPrefix("mlp ") && $0.contains("17,282") })
+        // The seeds' models, one line per instance of ZOO.md's table, with the options that make it.
+        let sprites = try #require(lines.first { $0.contains(" context_unet ") })
+        #expect(sprites.hasPrefix("context-unet ") && sprites.contains("1,481,027") && sprites.contains("0.151 G")
+                && sprites.contains("3×16×16") && sprites.contains("--features 64 --context-features 5"), "\(sprites)")
+        let fashion = try #require(lines.first { $0.contains(" context_unet_fmnist ") })
+        #expect(fashion.contains("2,020,225") && fashion.contains("0.459 G") && fashion.contains("1×28×28"), "\(fashion)")
     }
 
     @Test func benchEndsWithOneJSONObjectOfItsFigures() throws {

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from unet import MODELS, build  # noqa: E402
+from zoo import INSTANCES  # noqa: E402
 
 T = 1000
 
@@ -38,15 +39,25 @@ def median(xs):
     return sorted(xs)[len(xs) // 2]  # BenchCommand.swift's choice (the upper one of an even count)
 
 
+def build_benched(a):
+    """The model and its sample shape: a U-Net of unet.py, or with --instance one of the seeds' (zoo.py)."""
+    if a.instance:
+        name, shape, make = INSTANCES[a.instance]
+        if name != a.model:
+            sys.exit(f"--instance {a.instance} is a {name}, not a {a.model}")
+        return make(), shape
+    return build(a.model), (3, 32, 32)
+
+
 def bench_train(a):
-    model = build(a.model)
+    model, shape = build_benched(a)
     model.train()
     params = list(model.parameters())
     adam = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[a.adam]
     opt = torch.optim.Adam(params, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, **adam)
     ab = alpha_bars()
     sqrt_ab, sqrt_1mab = ab.sqrt().float(), (1 - ab).sqrt().float()
-    x0 = torch.rand(a.batch_size, 3, 32, 32) * 2 - 1  # the same batch every step, as in bench
+    x0 = torch.rand(a.batch_size, *shape) * 2 - 1  # the same batch every step, as in bench
 
     def step():
         t = torch.randint(0, T, (a.batch_size,))
@@ -69,7 +80,7 @@ def bench_train(a):
         seconds.append(time.perf_counter() - start)
         print(f"step {s + 1}  loss {loss:.4f}  {seconds[-1]:.3f} s  {a.batch_size / seconds[-1]:.2f} img/s", flush=True)
     m = median(seconds)
-    return {"program": "pytorch", "model": a.model, "batch": a.batch_size, "threads": a.threads,
+    return {"program": "pytorch", "model": a.model, "instance": a.instance, "batch": a.batch_size, "threads": a.threads,
             "steps": a.steps, "warmup": a.warmup, "adam": a.adam,
             "median_step_s": round(m, 4), "img_per_s": round(a.batch_size / m, 4), "torch": torch.__version__}
 
@@ -101,7 +112,8 @@ def bench_sample(a):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=sorted(MODELS), default="cnn-large")
+    p.add_argument("--model", choices=sorted(set(MODELS) | {name for name, _, _ in INSTANCES.values()}), default="cnn-large")
+    p.add_argument("--instance", choices=sorted(INSTANCES), help="one of the seeds' models' instances (zoo.py); training only")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps", type=int, default=5, help="timed steps (after the warm-up)")
@@ -113,6 +125,10 @@ def main():
     p.add_argument("--count", type=int, default=64, help="--sample: images (one batch)")
     p.add_argument("--sampler-steps", type=int, default=50, help="--sample: DDIM steps")
     a = p.parse_args()
+    if a.model not in MODELS and not a.instance:
+        p.error(f"--model {a.model} needs --instance (one of {', '.join(sorted(INSTANCES))})")
+    if a.instance and a.sample:
+        p.error("--sample times the U-Nets of unet.py only")
     if min(a.batch_size, a.threads, a.steps, a.count, a.sampler_steps) < 1 or a.warmup < 0:
         p.error("sizes and counts must be at least 1 (--warmup at least 0)")
     torch.set_num_threads(a.threads)

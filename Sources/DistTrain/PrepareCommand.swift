@@ -30,6 +30,8 @@ struct PrepareCommand: ParsableCommand {
             and split on "/". Files are written under a temporary name and renamed at the end.
             With --heldout F, all N indices are shuffled with --seed and the last ⌈F·N⌉ go to --heldout-out; \
             both files keep the source's order.
+            Images are converted (--channels), then padded (--pad), then resampled to S×S (--resize S; they must be \
+            square by then): area averaging to shrink, exact block means for integer factors; bilinear to grow.
             Examples:
               disttrain prepare     (Fashion-MNIST → data/fashion-mnist-32.h5)
               disttrain prepare --source npy --input x.npy --out x.h5 --channels 3
@@ -54,6 +56,11 @@ struct PrepareCommand: ParsableCommand {
 
     @Option(help: "Pixels of black padding on each side (default 2 for fashion-mnist, else 0).")
     var pad: Int?
+
+    @Option(help: ArgumentHelp(
+        "Resample every image to S×S after the padding: area averaging to shrink, bilinear to grow (default: the source's size).",
+        valueName: "S"))
+    var resize: Int?
 
     @Option(help: "Output channels, 1 or 3 (gray ↔ RGB). Default: keep the source's (1 for fashion-mnist).")
     var channels: Int?
@@ -99,6 +106,10 @@ struct PrepareCommand: ParsableCommand {
             guard source.isImages else { throw ValidationError("--pad does not apply to --source \(name) (2-D points)") }
             guard (0...4096).contains(pad) else { throw ValidationError("--pad must be in 0…4096, got \(pad)") }
         }
+        if let resize {
+            guard source.isImages else { throw ValidationError("--resize does not apply to --source \(name) (2-D points)") }
+            guard (1...4096).contains(resize) else { throw ValidationError("--resize must be in 1…4096, got \(resize)") }
+        }
         if let channels {
             guard source.isImages else { throw ValidationError("--channels does not apply to --source \(name) (2-D points)") }
             guard channels == 1 || channels == 3 else { throw ValidationError("--channels must be 1 or 3, got \(channels)") }
@@ -142,7 +153,8 @@ struct PrepareCommand: ParsableCommand {
         let options = DatasetOptions(
             pad: pad ?? (source == .fashionMNIST ? 2 : 0),
             channels: channels ?? (source == .fashionMNIST ? 1 : nil),
-            heldoutFraction: heldout, heldoutPath: heldoutOut, seed: seed)
+            heldoutFraction: heldout, heldoutPath: heldoutOut, seed: seed,
+            resize: resize)
         let summary = try DatasetWriter.write(data, to: outputPath, options: options)
         print(summary)
     }

@@ -32,6 +32,8 @@ struct PrepareCommand: ParsableCommand {
             both files keep the source's order.
             Images are converted (--channels), then padded (--pad), then resampled to S×S (--resize S; they must be \
             square by then): area averaging to shrink, exact block means for integer factors; bilinear to grow.
+            A PNG folder of class subfolders gets /labels (the sorted subfolder names are 0…K−1) and their names \
+            in the class_names attribute.
             Examples:
               disttrain prepare     (Fashion-MNIST → data/fashion-mnist-32.h5)
               disttrain prepare --source npy --input x.npy --out x.h5 --channels 3
@@ -44,7 +46,7 @@ struct PrepareCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Input file or folder (repeat for several CIFAR-10 batch files).",
-        discussion: "fashion-mnist: the images IDX file (default \(FashionMNIST.trainImages)); idx: the images file; npy: the .npy file; cifar10: batch files or a directory of data_batch_*.bin; png-folder: the folder.",
+        discussion: "fashion-mnist: the images IDX file (default \(FashionMNIST.trainImages)); idx: the images file; npy: the .npy file; cifar10: batch files or a directory of data_batch_*.bin; png-folder: the folder of PNGs, or of class subfolders of PNGs.",
         valueName: "path"))
     var input: [String] = []
 

@@ -21,6 +21,8 @@ public struct DatasetContents: Sendable {
     public var labels: [Int64]?
     /// Where the data came from, stored as the `source` attribute.
     public var source: String
+    /// Further string attributes stored on "/" (e.g. `class_names`).
+    public var attributes: [String: String] = [:]
 
     public init(shape: [Int], pixels: Pixels, labels: [Int64]?, source: String) {
         precondition(shape.count == 2 || shape.count == 4, "DatasetContents: shape \(shape) is neither [N, D] nor [N, C, H, W]")
@@ -334,6 +336,7 @@ public enum DatasetWriter {
             try file.setAttribute("version", version)
             try file.setAttribute("source", d.source)
             try file.setAttribute("split", split)
+            for (name, value) in d.attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(name, value) }
             try file.close()
         } catch let error as HDF5Error {
             throw IOError(path: finalPath, "cannot write the dataset (\(error))")
@@ -398,6 +401,7 @@ public enum DatasetSource: Sendable {
     case npy(String, layout: ArrayLayout)
     /// CIFAR-10 binary batch files, or directories of data_batch_*.bin.
     case cifar10([String])
+    /// A folder of PNGs, or of class subfolders of PNGs (labelled by the sorted subfolder names).
     case pngFolder(String)
     case toy(ToySet, count: Int, noise: Double, seed: UInt64)
 

@@ -115,7 +115,7 @@ struct WrittenDataset {
         floats = dtype == "float32" ? try file.read("images", as: Float.self).values : []
         labels = file.contains("labels") ? try file.read("labels", as: Int64.self).values : nil
         var a: [String: String] = [:]
-        for name in ["format", "version", "source", "split"] { a[name] = file.attribute(name) }
+        for name in ["format", "version", "source", "split", "class_names"] { a[name] = file.attribute(name) }
         attributes = a
         labelType = file.contains("labels") ? try file.elementType(of: "labels") : nil
     }

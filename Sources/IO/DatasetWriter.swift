@@ -403,6 +403,8 @@ public enum DatasetSource: Sendable {
     case cifar10([String])
     /// A folder of PNGs, or of class subfolders of PNGs (labelled by the sorted subfolder names).
     case pngFolder(String)
+    /// A colour emoji font's PNG bitmap glyphs (CBDT), on white, centred on squares.
+    case emoji(String)
     case toy(ToySet, count: Int, noise: Double, seed: UInt64)
 
     public func load() throws -> DatasetContents {
@@ -411,6 +413,7 @@ public enum DatasetSource: Sendable {
         case .npy(let path, let layout): try DatasetContents(npy: NPYReader.read(path), path: path, layout: layout)
         case .cifar10(let inputs): try CIFARReader.read(inputs)
         case .pngFolder(let folder): try PNGFolderReader.read(folder)
+        case .emoji(let font): try EmojiFontReader.read(font)
         case .toy(let set, let count, let noise, let seed): try set.generate(count: count, noise: noise, seed: seed)
         }
     }

@@ -38,6 +38,7 @@ struct PrepareCommand: ParsableCommand {
             composited on white and centred on squares.
             Examples:
               disttrain prepare     (Fashion-MNIST → data/fashion-mnist-32.h5)
+              disttrain prepare --pad 0 --out data/fashion-mnist-28.h5     (native 28×28)
               disttrain prepare --source emoji --out data/emoji-64.h5      (Noto Color Emoji, 64×64 RGB)
               disttrain prepare --source npy --input x.npy --out x.h5 --channels 3
               disttrain prepare --source cifar10 --input cifar-10-batches-bin --out c.h5

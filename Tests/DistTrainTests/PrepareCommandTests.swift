@@ -2,10 +2,24 @@ import Foundation
 import IO
 import Testing
 
-/// `disttrain prepare` as users run it, on the real data the Debian packages install (skipped when
-/// the package is missing; scripts/setup.sh installs it).
+/// `disttrain prepare` as users run it, on the real data the Debian packages install (each test is
+/// skipped when its package is missing; scripts/setup.sh installs both).
 @Suite struct PrepareCommandTests {
+    static let fashionMNISTInstalled = FileManager.default.fileExists(atPath: FashionMNIST.trainImages)
     static let emojiInstalled = FileManager.default.fileExists(atPath: EmojiFontReader.notoColorEmoji)
+
+    @Test(.enabled(if: fashionMNISTInstalled)) func fashionMNISTUnpaddedIsNative28WithLabels() throws {
+        let dir = try BinaryRunner.temporaryDirectory("prepare-fm28")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try BinaryRunner.run(["prepare", "--pad", "0", "--out", "data/fashion-mnist-28.h5"], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let f = try HDF5File.open(dir + "/data/fashion-mnist-28.h5")
+        #expect(try f.shape(of: "images") == [60_000, 1, 28, 28])
+        #expect(try f.elementType(of: "images") == "uint8")
+        let labels = try f.read("labels", as: Int64.self).values
+        #expect(labels.count == 60_000)
+        #expect(Set(labels) == Set(0..<10))
+    }
 
     @Test(.enabled(if: emojiInstalled)) func emojiIsEveryBitmapGlyphAt64AndDeterministic() throws {
         let dir = try BinaryRunner.temporaryDirectory("prepare-emoji")

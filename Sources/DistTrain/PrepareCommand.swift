@@ -8,6 +8,7 @@ enum PrepareSource: String, CaseIterable, ExpressibleByArgument {
     case idx, npy
     case cifar10
     case pngFolder = "png-folder"
+    case emoji
     case twoMoons = "two-moons"
     case swissRoll = "swiss-roll"
     case gaussianMixture = "gaussian-mixture"
@@ -23,15 +24,22 @@ enum ChannelLayoutOption: String, CaseIterable, ExpressibleByArgument {
 struct PrepareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prepare",
-        abstract: "Convert images (Fashion-MNIST, IDX, .npy, CIFAR-10 binary, a PNG folder) or a 2-D toy set into a dataset file.",
+        abstract: "Convert images (Fashion-MNIST, IDX, .npy, CIFAR-10 binary, a PNG folder, an emoji font) or a 2-D toy set into a dataset file.",
         discussion: """
             Writes /images [N, C, H, W] (uint8, or float32 for .npy float data in [−1, 1]; [N, 2] float32 for \
             toy points), /labels [N] int64 when the source has labels, and the attributes format, version, source \
             and split on "/". Files are written under a temporary name and renamed at the end.
             With --heldout F, all N indices are shuffled with --seed and the last ⌈F·N⌉ go to --heldout-out; \
             both files keep the source's order.
+            Images are converted (--channels), then padded (--pad), then resampled to S×S (--resize S; they must be \
+            square by then): area averaging to shrink, exact block means for integer factors; bilinear to grow.
+            A PNG folder of class subfolders gets /labels (the sorted subfolder names are 0…K−1) and their names \
+            in the class_names attribute. The emoji source reads the PNG bitmap glyphs of a colour font (CBDT), \
+            composited on white and centred on squares.
             Examples:
               disttrain prepare     (Fashion-MNIST → data/fashion-mnist-32.h5)
+              disttrain prepare --pad 0 --out data/fashion-mnist-28.h5     (native 28×28)
+              disttrain prepare --source emoji --out data/emoji-64.h5      (Noto Color Emoji, 64×64 RGB)
               disttrain prepare --source npy --input x.npy --out x.h5 --channels 3
               disttrain prepare --source cifar10 --input cifar-10-batches-bin --out c.h5
               disttrain prepare --source two-moons --count 10000 --out moons.h5
@@ -42,7 +50,7 @@ struct PrepareCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Input file or folder (repeat for several CIFAR-10 batch files).",
-        discussion: "fashion-mnist: the images IDX file (default \(FashionMNIST.trainImages)); idx: the images file; npy: the .npy file; cifar10: batch files or a directory of data_batch_*.bin; png-folder: the folder.",
+        discussion: "fashion-mnist: the images IDX file (default \(FashionMNIST.trainImages)); idx: the images file; npy: the .npy file; cifar10: batch files or a directory of data_batch_*.bin; png-folder: the folder of PNGs, or of class subfolders of PNGs; emoji: the font (default \(EmojiFontReader.notoColorEmoji)).",
         valueName: "path"))
     var input: [String] = []
 
@@ -54,6 +62,11 @@ struct PrepareCommand: ParsableCommand {
 
     @Option(help: "Pixels of black padding on each side (default 2 for fashion-mnist, else 0).")
     var pad: Int?
+
+    @Option(help: ArgumentHelp(
+        "Resample every image to S×S after the padding: area averaging to shrink, bilinear to grow (default \(EmojiFontReader.defaultSize) for emoji, else the source's size).",
+        valueName: "S"))
+    var resize: Int?
 
     @Option(help: "Output channels, 1 or 3 (gray ↔ RGB). Default: keep the source's (1 for fashion-mnist).")
     var channels: Int?
@@ -79,8 +92,8 @@ struct PrepareCommand: ParsableCommand {
     func validate() throws {
         let name = source.rawValue
         switch source {
-        case .fashionMNIST:
-            guard input.count <= 1 else { throw ValidationError("--input: fashion-mnist takes one images file, got \(input.count)") }
+        case .fashionMNIST, .emoji:
+            guard input.count <= 1 else { throw ValidationError("--input: \(name) takes one \(source == .emoji ? "font" : "images") file, got \(input.count)") }
         case .idx, .npy, .pngFolder:
             guard input.count == 1 else {
                 throw ValidationError("--input: --source \(name) needs exactly one \(source == .pngFolder ? "folder" : "file")\(input.isEmpty ? "" : ", got \(input.count)")")
@@ -98,6 +111,10 @@ struct PrepareCommand: ParsableCommand {
         if let pad {
             guard source.isImages else { throw ValidationError("--pad does not apply to --source \(name) (2-D points)") }
             guard (0...4096).contains(pad) else { throw ValidationError("--pad must be in 0…4096, got \(pad)") }
+        }
+        if let resize {
+            guard source.isImages else { throw ValidationError("--resize does not apply to --source \(name) (2-D points)") }
+            guard (1...4096).contains(resize) else { throw ValidationError("--resize must be in 1…4096, got \(resize)") }
         }
         if let channels {
             guard source.isImages else { throw ValidationError("--channels does not apply to --source \(name) (2-D points)") }
@@ -134,6 +151,12 @@ struct PrepareCommand: ParsableCommand {
         case .npy: dataSource = .npy(input[0], layout: ArrayLayout(rawValue: layout.rawValue)!)
         case .cifar10: dataSource = .cifar10(input)
         case .pngFolder: dataSource = .pngFolder(input[0])
+        case .emoji:
+            let font = input.first ?? EmojiFontReader.notoColorEmoji
+            if input.isEmpty, !FileManager.default.fileExists(atPath: font) {
+                throw IOError(path: font, "no such file — install Debian's fonts-noto-color-emoji package (apt-get install fonts-noto-color-emoji) or pass --input")
+            }
+            dataSource = .emoji(font)
         case .twoMoons, .swissRoll, .gaussianMixture:
             dataSource = .toy(source.toySet!, count: count ?? 10_000, noise: noise ?? 0.05, seed: seed)
         }
@@ -142,7 +165,8 @@ struct PrepareCommand: ParsableCommand {
         let options = DatasetOptions(
             pad: pad ?? (source == .fashionMNIST ? 2 : 0),
             channels: channels ?? (source == .fashionMNIST ? 1 : nil),
-            heldoutFraction: heldout, heldoutPath: heldoutOut, seed: seed)
+            heldoutFraction: heldout, heldoutPath: heldoutOut, seed: seed,
+            resize: resize ?? (source == .emoji ? EmojiFontReader.defaultSize : nil))
         let summary = try DatasetWriter.write(data, to: outputPath, options: options)
         print(summary)
     }

@@ -21,6 +21,8 @@ public struct DatasetContents: Sendable {
     public var labels: [Int64]?
     /// Where the data came from, stored as the `source` attribute.
     public var source: String
+    /// Further string attributes stored on "/" (e.g. `class_names`).
+    public var attributes: [String: String] = [:]
 
     public init(shape: [Int], pixels: Pixels, labels: [Int64]?, source: String) {
         precondition(shape.count == 2 || shape.count == 4, "DatasetContents: shape \(shape) is neither [N, D] nor [N, C, H, W]")
@@ -128,10 +130,14 @@ public struct DatasetOptions: Sendable {
     /// Defaults to the output path with `-heldout` before `.h5`.
     public var heldoutPath: String?
     public var seed: UInt64
+    /// Side S of the square images written, resampled after the padding (see `ImageResize`: area
+    /// averaging to shrink, bilinear to grow); nil keeps the size. The images must be square by then.
+    public var resize: Int?
 
-    public init(pad: Int = 0, channels: Int? = nil, heldoutFraction: Double = 0, heldoutPath: String? = nil, seed: UInt64 = 0) {
+    public init(pad: Int = 0, channels: Int? = nil, heldoutFraction: Double = 0, heldoutPath: String? = nil, seed: UInt64 = 0,
+                resize: Int? = nil) {
         self.pad = pad; self.channels = channels; self.heldoutFraction = heldoutFraction
-        self.heldoutPath = heldoutPath; self.seed = seed
+        self.heldoutPath = heldoutPath; self.seed = seed; self.resize = resize
     }
 }
 
@@ -189,12 +195,13 @@ public enum DatasetWriter {
         return (order[..<(count - heldout)].sorted(), order[(count - heldout)...].sorted())
     }
 
-    /// Channel conversion, then padding.
-    public static func transform(_ data: DatasetContents, pad: Int, channels: Int?) throws -> DatasetContents {
+    /// Channel conversion, then padding, then resizing.
+    public static func transform(_ data: DatasetContents, pad: Int, channels: Int?, resize: Int? = nil) throws -> DatasetContents {
         var d = data
         if d.isPoints {
             guard pad == 0 else { throw IOError("\(d.source): points cannot be padded") }
             guard channels == nil else { throw IOError("\(d.source): points have no channels to convert") }
+            guard resize == nil else { throw IOError("\(d.source): points cannot be resized (--resize)") }
             return d
         }
         guard pad >= 0, pad <= 4096 else { throw IOError("\(d.source): padding \(pad) is out of range 0…4096") }
@@ -225,6 +232,23 @@ public enum DatasetWriter {
             }
             d.shape = [d.shape[0], d.shape[1], h + 2 * pad, w + 2 * pad]
         }
+        if let size = resize { d = try resized(d, to: size) }
+        return d
+    }
+
+    /// Every image resampled to size × size; refuses a size below 1 and images that are not square.
+    static func resized(_ data: DatasetContents, to size: Int) throws -> DatasetContents {
+        var d = data
+        let (n, c, h, w) = (d.shape[0], d.shape[1], d.shape[2], d.shape[3])
+        guard size >= 1 else { throw IOError("\(d.source): --resize must be at least 1, got \(size)") }
+        guard h == w else {
+            throw IOError("\(d.source): --resize \(size) makes square images, but these are \(h) high and \(w) wide after padding; resizing them would distort them")
+        }
+        switch d.pixels {
+        case .uint8(let v): d.pixels = .uint8(ImageResize.resize(v, planes: n * c, height: h, width: w, toHeight: size, width: size))
+        case .float32(let v): d.pixels = .float32(ImageResize.resize(v, planes: n * c, height: h, width: w, toHeight: size, width: size))
+        }
+        d.shape = [n, c, size, size]
         return d
     }
 
@@ -233,7 +257,7 @@ public enum DatasetWriter {
     public static func write(_ data: DatasetContents, to out: String, options: DatasetOptions = .init()) throws -> DatasetSummary {
         let f = options.heldoutFraction
         guard f >= 0, f < 1 else { throw IOError(path: out, "held-out fraction \(f) is outside [0, 1)") }
-        let d = try transform(data, pad: options.pad, channels: options.channels)
+        let d = try transform(data, pad: options.pad, channels: options.channels, resize: options.resize)
         let n = d.count
         guard n > 0 else { throw IOError("\(d.source): holds no samples") }
         let heldout = heldoutCount(fraction: f, of: n)
@@ -312,6 +336,7 @@ public enum DatasetWriter {
             try file.setAttribute("version", version)
             try file.setAttribute("source", d.source)
             try file.setAttribute("split", split)
+            for (name, value) in d.attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(name, value) }
             try file.close()
         } catch let error as HDF5Error {
             throw IOError(path: finalPath, "cannot write the dataset (\(error))")
@@ -376,7 +401,10 @@ public enum DatasetSource: Sendable {
     case npy(String, layout: ArrayLayout)
     /// CIFAR-10 binary batch files, or directories of data_batch_*.bin.
     case cifar10([String])
+    /// A folder of PNGs, or of class subfolders of PNGs (labelled by the sorted subfolder names).
     case pngFolder(String)
+    /// A colour emoji font's PNG bitmap glyphs (CBDT), on white, centred on squares.
+    case emoji(String)
     case toy(ToySet, count: Int, noise: Double, seed: UInt64)
 
     public func load() throws -> DatasetContents {
@@ -385,6 +413,7 @@ public enum DatasetSource: Sendable {
         case .npy(let path, let layout): try DatasetContents(npy: NPYReader.read(path), path: path, layout: layout)
         case .cifar10(let inputs): try CIFARReader.read(inputs)
         case .pngFolder(let folder): try PNGFolderReader.read(folder)
+        case .emoji(let font): try EmojiFontReader.read(font)
         case .toy(let set, let count, let noise, let seed): try set.generate(count: count, noise: noise, seed: seed)
         }
     }

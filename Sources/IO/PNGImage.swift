@@ -38,6 +38,25 @@ public struct PNGImage: Sendable, Equatable {
             defer { png_image_free(&image) }
             throw IOError(path: path, "cannot read PNG: \(message(of: image))")
         }
+        return try finishRead(&image, name: path)
+    }
+
+    /// Decodes a PNG held in memory (e.g. a font's bitmap glyph); errors begin with `name`.
+    public static func decode(_ bytes: [UInt8], name: String) throws -> PNGImage {
+        var image = png_image()
+        image.version = pngImageVersion
+        // libpng reads the buffer during finish_read, so the bytes stay pinned until then.
+        return try bytes.withUnsafeBytes { buffer in
+            guard png_image_begin_read_from_memory(&image, buffer.baseAddress, buffer.count) != 0 else {
+                defer { png_image_free(&image) }
+                throw IOError(path: name, "cannot read PNG: \(message(of: image))")
+            }
+            return try finishRead(&image, name: name)
+        }
+    }
+
+    /// The rest of a read begun by libpng: 8-bit samples of the file's own channels, alpha on white.
+    private static func finishRead(_ image: inout png_image, name path: String) throws -> PNGImage {
         let source = image.format
         let color = source & pngFormatFlagColor != 0, alpha = source & pngFormatFlagAlpha != 0
         // Ask for the file's own channels in 8 bits (no colour map); compositing is done here, not by

@@ -52,6 +52,20 @@ import IO
         #expect(d.attributes["source"]?.hasPrefix("Fashion-MNIST") == true)
     }
 
+    @Test func fashionMNISTUnpaddedKeeps28WithLabels() throws {
+        let dir = try PrepScratch()
+        let pixels = (0..<(3 * 28 * 28)).map { UInt8($0 % 253) }
+        PrepFixtures.writeIDX(dir.file("train-images-idx3-ubyte.gz"), shape: [3, 28, 28], bytes: pixels)
+        PrepFixtures.writeIDX(dir.file("train-labels-idx1-ubyte.gz"), shape: [3], bytes: [9, 0, 4])
+        let summary = try prepareFashionMNIST(images: dir.file("train-images-idx3-ubyte.gz"),
+                                              labels: dir.file("train-labels-idx1-ubyte.gz"), out: dir.file("fm28.h5"), pad: 0)
+        #expect(summary.shape == [3, 1, 28, 28] && summary.hasLabels)
+        let d = try WrittenDataset(dir.file("fm28.h5"))
+        #expect(d.shape == [3, 1, 28, 28] && d.dtype == "uint8")
+        #expect(d.labels == [9, 0, 4] && d.labelType == "int64")
+        #expect(d.bytes == pixels)
+    }
+
     @Test func truncatedAndMissingIDXNameTheFile() throws {
         let dir = try PrepScratch()
         PrepFixtures.writeIDX(dir.file("short.gz"), shape: [6, 3, 2], bytes: Array(Self.idxImages.prefix(20)))

@@ -86,6 +86,34 @@ enum PrepFixtures {
         return out
     }
 
+    /// A minimal TrueType font holding only CBLC and CBDT: one strike of `ppem`, glyph IDs 1…n with one
+    /// index subtable of index format 1 and image format 17 (small metrics, length, PNG); a nil glyph
+    /// has no bitmap (a zero-length entry).
+    static func bitmapFont(glyphs: [[UInt8]?], ppem: UInt8 = 16) -> [UInt8] {
+        func be16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 255), UInt8(v & 255)] }
+        func be32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 255), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
+        var cbdt: [UInt8] = be16(3) + be16(0)
+        var offsets = [0]
+        for glyph in glyphs {
+            if let png = glyph { cbdt += [16, 16, 0, 16, 16] + be32(png.count) + png }   // height, width, bearings, advance
+            offsets.append(cbdt.count - 4)
+        }
+        let n = glyphs.count
+        var cblc: [UInt8] = be16(3) + be16(0) + be32(1)
+        let arrayOffset = 8 + 48
+        let subtable = be16(1) + be16(17) + be32(4) + offsets.flatMap(be32)   // imageDataOffset 4: past CBDT's header
+        cblc += be32(arrayOffset) + be32(8 + subtable.count) + be32(1) + be32(0)
+        cblc += [UInt8](repeating: 0, count: 24)                              // hori and vert line metrics
+        cblc += be16(1) + be16(n) + [ppem, ppem, 32, 1]
+        cblc += be16(1) + be16(n) + be32(8) + subtable
+        // Table directory: version 1.0, 2 tables, then the tables in tag order.
+        let cbdtOffset = 12 + 2 * 16, cblcOffset = cbdtOffset + cbdt.count
+        var font: [UInt8] = be32(0x0001_0000) + be16(2) + be16(32) + be16(1) + be16(0)
+        font += Array("CBDT".utf8) + be32(0) + be32(cbdtOffset) + be32(cbdt.count)
+        font += Array("CBLC".utf8) + be32(0) + be32(cblcOffset) + be32(cblc.count)
+        return font + cbdt + cblc
+    }
+
     /// CIFAR-10 records: label byte then 3072 pixel bytes, record r's pixel i = (r·7 + i) mod 256.
     static func cifarRecords(labels: [UInt8], offset: Int = 0) -> [UInt8] {
         var out: [UInt8] = []
@@ -115,7 +143,7 @@ struct WrittenDataset {
         floats = dtype == "float32" ? try file.read("images", as: Float.self).values : []
         labels = file.contains("labels") ? try file.read("labels", as: Int64.self).values : nil
         var a: [String: String] = [:]
-        for name in ["format", "version", "source", "split"] { a[name] = file.attribute(name) }
+        for name in ["format", "version", "source", "split", "class_names"] { a[name] = file.attribute(name) }
         attributes = a
         labelType = file.contains("labels") ? try file.elementType(of: "labels") : nil
     }

@@ -52,8 +52,10 @@ enum RunReportSettings {
     /// Every field of the configuration as stored, in declaration order.
     private static func allSettings(_ c: TrainingConfiguration) -> RunReport.Table {
         let values = (try? JSONDecoder().decode([String: Scalar].self, from: Data(c.json().utf8))) ?? [:]
-        let rows = TrainingConfiguration.CodingKeys.allCases.compactMap { key in
-            values[key.rawValue].map { (name: key.rawValue, value: $0.text) }
+        let rows = TrainingConfiguration.CodingKeys.allCases.compactMap { key -> (name: String, value: String)? in
+            // The one field that is not a scalar: the model's size options, shown as they are passed.
+            if key == .modelOptions { return (key.rawValue, c.modelOptions.given.isEmpty ? "(the model's defaults)" : c.modelOptions.commandLine) }
+            return values[key.rawValue].map { (name: key.rawValue, value: $0.text) }
         }
         return RunReport.Table(heading: "All settings (configuration attribute)", rows: rows)
     }
@@ -69,7 +71,8 @@ enum RunReportSettings {
             else if let i = try? c.decode(Int64.self) { text = String(i) }
             else if let u = try? c.decode(UInt64.self) { text = String(u) }
             else if let d = try? c.decode(Double.self) { text = String(d) }
-            else { text = try c.decode(String.self) }
+            else if let string = try? c.decode(String.self) { text = string }
+            else { text = "" }   // an object (modelOptions), shown by allSettings itself
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Models
 
 // Let ArgumentParser check these options' values: a wrong one gets an error naming the option and
@@ -28,10 +29,13 @@ struct SamplerOptions: ParsableArguments {
     var samplerSteps: Int = TrainingConfiguration.defaults.samplerSteps
     @Option(help: "DDIM η (0: deterministic).")
     var eta: Double = TrainingConfiguration.defaults.eta
+    @Option(help: "Classifier-free guidance weight W of a class-conditional model: ε̂ = ε̂_u + W·(ε̂_c − ε̂_u), both from one batched forward pass (1: the conditional model alone, 0: the unconditional one; the (1 + w)·ε̂_c − w·ε̂_u form is W = 1 + w). Default: no guidance, one conditional pass.")
+    var guidance: Double?
 
     func validate() throws {
         guard samplerSteps >= 1, samplerSteps <= 1000 else { throw ValidationError("--sampler-steps must be in 1…1000, got \(samplerSteps)") }
         guard eta >= 0, eta.isFinite else { throw ValidationError("--eta must not be negative, got \(eta)") }
+        if let guidance, !guidance.isFinite { throw ValidationError("--guidance must be a finite number, got \(guidance)") }
     }
 
     var method: DiffusionSampler.Method { sampler == .ddpm ? .ddpm : .ddim(steps: samplerSteps, eta: eta) }
@@ -58,5 +62,29 @@ struct ModelSizeOptions: ParsableArguments {
 
     var options: ModelOptions {
         ModelOptions(features: features, contextFeatures: contextFeatures, channels: channels, timeDimension: timeDim)
+    }
+}
+
+/// `sample --class`: which classes a class-conditional model samples, checked against the model.
+enum SampleClassesArgument {
+    /// nil: a row per class (conditional models) or unconditional; "none"; "K"; "K1,K2,…" (one grid row each).
+    static func parse(_ text: String?, classCount: Int, model: String) throws -> SampleClasses {
+        guard let text else { return .everyClass(of: classCount) }
+        if text == "none" { return .unconditional }
+        guard classCount > 0 else {
+            throw RunFailure("--class \(text): \(model) is not class-conditional (only --class none applies)")
+        }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        var classes: [Int] = []
+        for part in parts {
+            guard let k = Int(part) else {
+                throw RunFailure("--class takes class numbers separated by commas (or none); '\(part)' is not one")
+            }
+            guard k >= 0 && k < classCount else {
+                throw RunFailure("--class \(k): \(model) knows the classes 0…\(classCount - 1)")
+            }
+            classes.append(k)
+        }
+        return .rows(classes)
     }
 }

@@ -85,11 +85,18 @@ struct EvaluateCommand: ParsableCommand {
     /// `networkShape`: the feature network's input, on rank 0 (a grid is cut into tiles of it).
     private func loadImages(_ world: Communicator, networkShape: [Int]?) throws -> (FloatBuffer?, Int, [Int]) {
         if let checkpoint {
-            let loaded = try CheckpointModel(path: checkpoint, batchCapacity: min(batchSize, count), useEMA: !noEma, convolutions: convAlgorithm)
-            let sampler = DiffusionSampler(model: loaded.model, schedule: loaded.schedule)
+            // Guidance runs each chunk twice through the model; a class-conditional model samples every class equally.
+            let chunk = min(batchSize, count)
+            let loaded = try CheckpointModel(path: checkpoint, batchCapacity: sampling.guidance == nil ? chunk : 2 * chunk, useEMA: !noEma,
+                                             convolutions: convAlgorithm)
+            if sampling.guidance != nil && loaded.model.classCount == 0 {
+                throw RunFailure("--guidance: \(loaded.architecture.name) is not class-conditional; classifier-free guidance needs a model trained on labels")
+            }
+            let sampler = DiffusionSampler(model: loaded.model, schedule: loaded.schedule, guidance: sampling.guidance)
             let started = DispatchTime.now().uptimeNanoseconds
-            let images = try SampleGeneration.generateIndependentOfRanks(count: count, chunk: min(batchSize, count), sampler: sampler,
-                                                                         method: sampling.method, seed: seed, round: 0, communicator: world)
+            let classes: SampleClasses = loaded.model.classCount > 0 ? .balanced(loaded.model.classCount) : .unconditional
+            let images = try SampleGeneration.generateIndependentOfRanks(count: count, chunk: chunk, sampler: sampler, method: sampling.method,
+                                                                         seed: seed, round: 0, communicator: world, classes: classes)
             if world.isRoot {
                 print(String(format: "disttrain: sampled %d images in %.1f s", count, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))
             }

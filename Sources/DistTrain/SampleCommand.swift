@@ -15,6 +15,8 @@ struct SampleCommand: ParsableCommand {
     var count: Int = 16
     @OptionGroup(title: "Sampling")
     var sampling: SamplerOptions
+    @Option(name: .customLong("class"), help: "Class-conditional models: the class of every sample (K), one grid row per listed class (K1,K2,…; the samples split equally), or none (unconditional). Default: one row per class.")
+    var classes: String?
     @Option(help: "Seed of the sampling noise.")
     var seed: UInt64 = 0
     @Option(help: "Output PNG grid (images) — the samples are also written beside it as .h5.")
@@ -41,19 +43,29 @@ struct SampleCommand: ParsableCommand {
         let world = Communicator.world
         defer { Communicator.finalizeIfStarted() }
         do {
-            let loaded = try CheckpointModel(path: checkpoint, batchCapacity: min(batchSize, count), useEMA: !noEma,
+            // Guidance runs each batch twice through the model.
+            let perBatch = min(batchSize, count), guided = sampling.guidance != nil
+            let loaded = try CheckpointModel(path: checkpoint, batchCapacity: guided ? 2 * perBatch : perBatch, useEMA: !noEma,
                                              convolutions: convAlgorithm)
-            let samplerObject = DiffusionSampler(model: loaded.model, schedule: loaded.schedule)
+            let name = loaded.architecture.name
+            let chosen = try SampleClassesArgument.parse(classes, classCount: loaded.model.classCount, model: name)
+            if guided && loaded.model.classCount == 0 {
+                throw RunFailure("--guidance: \(name) is not class-conditional; classifier-free guidance needs a model trained on labels")
+            }
+            let total = chosen.sampleCount(requested: count)
+            if total != count && world.isRoot { print("disttrain: \(total) samples: the same number in each of the grid's rows") }
+            let samplerObject = DiffusionSampler(model: loaded.model, schedule: loaded.schedule, guidance: sampling.guidance)
             let method = sampling.method
             let base = out.hasSuffix(".png") ? String(out.dropLast(4)) : out
-            if trajectory && world.isRoot { try writeTrajectory(samplerObject, method: method, base: base) }
+            if trajectory && world.isRoot { try writeTrajectory(samplerObject, method: method, base: base, classes: chosen) }
             let start = DispatchTime.now().uptimeNanoseconds
-            let images = try SampleGeneration.generate(count: count, sampler: samplerObject, method: method, seed: seed,
-                                                       round: 0, communicator: world)
+            let images = try SampleGeneration.generate(count: total, sampler: samplerObject, method: method, seed: seed,
+                                                       round: 0, communicator: world, classes: chosen)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             guard world.isRoot, let images else { return }
-            let written = try SampleGeneration.save(images, count: count, sampleShape: loaded.model.sampleShape, to: base)
-            print("disttrain: wrote \(count) samples to \(written) (sampling took \(String(format: "%.3f", seconds)) s)")
+            let written = try SampleGeneration.save(images, count: total, sampleShape: loaded.model.sampleShape, to: base,
+                                                    columns: chosen.gridColumns(count: total))
+            print("disttrain: wrote \(total) samples to \(written) (sampling took \(String(format: "%.3f", seconds)) s)")
         } catch {
             failAllRanks(error, communicator: world)
         }
@@ -61,10 +73,12 @@ struct SampleCommand: ParsableCommand {
 
     /// Eight snapshots of up to 8 samples along the reverse process: `<base>-trajectory.png` with one row
     /// per snapshot, and `<base>-trajectory.gif` with one frame per snapshot.
-    private func writeTrajectory(_ sampler: DiffusionSampler, method: DiffusionSampler.Method, base: String) throws {
+    private func writeTrajectory(_ sampler: DiffusionSampler, method: DiffusionSampler.Method, base: String,
+                                 classes: SampleClasses) throws {
         let model = sampler.model
         guard model.sampleShape.count == 3 else { return }
-        let n = min(8, model.batchCapacity), width = model.sampleCount
+        let n = min(8, sampler.batchCapacity), width = model.sampleCount
+        for i in 0..<n { sampler.conditioning.labels[i] = classes.label(of: i, count: n) }
         let x = FloatBuffer(count: n * width), frames = FloatBuffer(count: 8 * n * width)
         let total = sampler.schedule.timesteps
         var rng = Philox(seed: seed, stream: RandomStream.sampling(round: 1 << 20, rank: 0))

@@ -45,6 +45,8 @@ struct TrainCommand: ParsableCommand {
     var sampleCount: Int = TrainingConfiguration.defaults.sampleCount
     @OptionGroup(title: "Sampling")
     var sampling: SamplerOptions
+    @Option(parsing: .unconditional, help: "Class-conditional models: the probability with which each image is trained without its label (unconditionally), so that the same network can sample with classifier-free guidance (0.1 in the DeepLearning.AI course; 1 trains an unconditional model).")
+    var labelDropout: Double = TrainingConfiguration.defaults.labelDropout
     @Option(parsing: .unconditional, help: "EMA decay of the weights, e.g. 0.9999 (0: off). Samples use the EMA weights when on.")
     var emaRate: Double = TrainingConfiguration.defaults.emaRate
     @Flag(help: "Ramp the EMA decay up as diffusers' EMAModel (use_ema_warmup): min(--ema-rate, 1 − (1 + k)^(−2/3)) after update k + 1, so short runs get a useful average.")
@@ -112,6 +114,7 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--eval-every needs --eval-features F.h5: a feature network, from `disttrain classifier --data D.h5 --out F.h5` (for unlabelled data, one trained on another labelled set of the same image shape)")
         }
         guard !emaWarmup || emaRate > 0 else { throw ValidationError("--ema-warmup needs --ema-rate (the decay it ramps up to)") }
+        guard labelDropout >= 0, labelDropout <= 1 else { throw ValidationError("--label-dropout must be in [0, 1], got \(labelDropout)") }
         guard gradClip >= 0 else { throw ValidationError("--grad-clip must not be negative, got \(gradClip)") }
         guard accumulate >= 1 else { throw ValidationError("--accumulate must be at least 1, got \(accumulate)") }
         guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive, got \(bucketMb)") }
@@ -139,7 +142,7 @@ struct TrainCommand: ParsableCommand {
                 data: path, model: model ?? TrainingConfiguration.defaults.model, modelOptions: modelSize.options, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
                 warmupSteps: warmup, learningRateSchedule: learningRateSchedule, seed: seed, outputDirectory: outputDirectory, checkpointEvery: checkpointEvery,
                 keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler,
-                samplerSteps: sampling.samplerSteps, eta: sampling.eta, emaRate: emaRate, emaWarmup: emaWarmup, gradientClip: gradClip, accumulation: accumulate,
+                samplerSteps: sampling.samplerSteps, eta: sampling.eta, guidance: sampling.guidance, labelDropout: labelDropout, emaRate: emaRate, emaWarmup: emaWarmup, gradientClip: gradClip, accumulation: accumulate,
                 schedule: schedule, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
                 logEvery: logEvery, worldSize: world.size, collectiveTimeout: collectiveTimeout,
                 maxNonfiniteSteps: maxNonfiniteSteps, convolutions: convAlgorithm,

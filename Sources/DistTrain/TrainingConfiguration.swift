@@ -26,6 +26,10 @@ struct TrainingConfiguration: Equatable {
     var sampler: SamplerOptions.Kind = .ddim
     var samplerSteps: Int = 50
     var eta: Double = 0
+    /// Classifier-free guidance weight of the periodic samples and evaluations (nil: none).
+    var guidance: Double?
+    /// Probability of training an image without its label (`--label-dropout`, for guidance).
+    var labelDropout: Double = 0
     var emaRate: Double = 0
     /// Ramp the EMA decay up from 0 as diffusers' EMAModel does (`--ema-warmup`).
     var emaWarmup: Bool = false
@@ -77,7 +81,7 @@ struct TrainingConfiguration: Equatable {
 extension TrainingConfiguration: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case data, model, modelOptions, batchSize, steps, learningRate, warmupSteps, learningRateSchedule, seed, outputDirectory, checkpointEvery,
-             keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, emaRate, emaWarmup, gradientClip,
+             keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, guidance, labelDropout, emaRate, emaWarmup, gradientClip,
              accumulation, schedule, syncBatchNorm, bucketMegabytes, overlap, logEvery, worldSize,
              collectiveTimeout, maxNonfiniteSteps, convolutions, evalEvery, evalCount, evalFeatures
     }
@@ -121,6 +125,8 @@ extension TrainingConfiguration: Codable {
         sampler = try named(.sampler, d.sampler)
         samplerSteps = try value(.samplerSteps, d.samplerSteps)
         eta = try value(.eta, d.eta)
+        guidance = try c.decodeIfPresent(Double.self, forKey: .guidance)
+        labelDropout = try value(.labelDropout, d.labelDropout)
         emaRate = try value(.emaRate, d.emaRate)
         emaWarmup = try value(.emaWarmup, d.emaWarmup)
         gradientClip = try value(.gradientClip, d.gradientClip)
@@ -158,6 +164,8 @@ extension TrainingConfiguration: Codable {
         try c.encode(sampler.rawValue, forKey: .sampler)
         try c.encode(samplerSteps, forKey: .samplerSteps)
         try c.encode(eta, forKey: .eta)
+        try c.encodeIfPresent(guidance, forKey: .guidance)
+        try c.encode(labelDropout, forKey: .labelDropout)
         try c.encode(emaRate, forKey: .emaRate)
         try c.encode(emaWarmup, forKey: .emaWarmup)
         try c.encode(gradientClip, forKey: .gradientClip)

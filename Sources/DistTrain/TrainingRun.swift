@@ -63,12 +63,20 @@ final class TrainingRun {
         if c.steps == 0 { c.steps = max(1, perRank / (c.batchSize * c.accumulation) * epochs) }
         configuration = c
 
-        model = architecture.build(info.sampleShape, max(c.batchSize, min(c.sampleCount, 64), 1), options: c.modelOptions, convolutions: c.convolutions)
+        // why 2 with guidance: guided sampling runs each batch twice through the model.
+        model = architecture.build(info.sampleShape, max(c.batchSize, min(c.sampleCount, 64), c.guidance == nil ? 1 : 2),
+                                   options: c.modelOptions, convolutions: c.convolutions)
+        if model.classCount == 0 && (c.guidance != nil || c.labelDropout > 0) {
+            throw RunFailure("\(c.guidance != nil ? "--guidance" : "--label-dropout"): \(architecture.name) is not class-conditional (context-unet is)")
+        }
         model.initialize(seed: c.seed)
         // Every rank must have its shard before anything is written: agree on it in one allreduce, so a
         // failure on one rank leaves no output behind (the failing rank reports the cause).
         var loaded: ImageShard?, loadError: Error?
-        do { loaded = try ImageShard(info, rank: communicator.rank, worldSize: communicator.size, seed: c.seed) } catch { loadError = error }
+        do {
+            loaded = try ImageShard(info, rank: communicator.rank, worldSize: communicator.size, seed: c.seed)
+            try Self.checkLabels(of: loaded!, classCount: model.classCount, architecture: architecture)
+        } catch { loadError = error }
         let failures = communicator.allreduceSum(loadError == nil ? 0 : 1)
         if let loadError { throw loadError }
         guard failures == 0, let loaded else { throw QuietFailure() }
@@ -83,10 +91,11 @@ final class TrainingRun {
         trainer = TrainingStep(model: model, schedule: NoiseSchedule(c.schedule), seed: c.seed, rank: communicator.rank,
                                batch: c.batchSize, ranks: ranks,
                                options: .init(accumulation: c.accumulation, gradientClip: c.gradientClip, emaRate: c.emaRate, emaWarmup: c.emaWarmup))
+        trainer.loss.labelDropout = c.labelDropout
         ema = trainer.ema
         parked = c.emaRate > 0 ? FloatBuffer(count: model.parameters.count) : nil
         if c.syncBatchNorm { model.reduceStatistics = { [communicator] in communicator.allreduceSum($0, count: $1) } }
-        sampler = DiffusionSampler(model: model, schedule: trainer.loss.schedule)
+        sampler = DiffusionSampler(model: model, schedule: trainer.loss.schedule, guidance: c.guidance)
         rankBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count * communicator.size) : nil
         averagedBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count) : nil
         // A checkpoint whose arrays fail their checksums (or that cannot be read) is reported and the
@@ -262,6 +271,17 @@ final class TrainingRun {
         return try body()
     }
 
+    /// A class-conditional model needs every label of its data below its class count.
+    private static func checkLabels(of shard: ImageShard, classCount: Int, architecture: ModelArchitecture) throws {
+        guard classCount > 0, let labels = shard.labels, let i = labels.indices.max(by: { labels[$0] < labels[$1] }),
+              labels[i] >= classCount else { return }
+        throw RunFailure("\(shard.info.path): /labels holds class \(labels[i]) (image \(shard.first + i) of this rank's rows), but \(architecture.name) is conditioned on \(classCount) classes (0…\(classCount - 1)); pass --context-features \(labels[i] + 1) or more")
+    }
+
+    /// A class-conditional model's periodic grids show a row per class; its evaluations sample every class equally.
+    private var gridClasses: SampleClasses { .everyClass(of: model.classCount) }
+    private var evaluationClasses: SampleClasses { model.classCount > 0 ? .balanced(model.classCount) : .unconditional }
+
     private var samplingMethod: DiffusionSampler.Method {
         let c = configuration
         return c.sampler == .ddpm ? .ddpm : .ddim(steps: c.samplerSteps, eta: c.eta)
@@ -271,9 +291,9 @@ final class TrainingRun {
     private func evaluate() throws -> EvaluationResult? {
         let c = configuration
         let images = try withSamplingWeights {
-            try SampleGeneration.generateIndependentOfRanks(count: c.evalCount, chunk: min(model.batchCapacity, c.evalCount),
+            try SampleGeneration.generateIndependentOfRanks(count: c.evalCount, chunk: min(sampler.batchCapacity, c.evalCount),
                                                             sampler: sampler, method: samplingMethod, seed: c.seed, round: step,
-                                                            communicator: communicator)
+                                                            communicator: communicator, classes: evaluationClasses)
         }
         guard let evaluator, let images else { return nil }
         return try evaluator.evaluate(images: images.pointer, count: c.evalCount, sampleShape: model.sampleShape, seed: c.seed)
@@ -283,12 +303,14 @@ final class TrainingRun {
     private func writeSamples() throws {
         let c = configuration
         let path = c.outputDirectory + String(format: "/samples/step-%08d", step)
+        let classes = gridClasses, count = classes.sampleCount(requested: c.sampleCount)
         let images = try withSamplingWeights {
-            try SampleGeneration.generate(count: c.sampleCount, sampler: sampler, method: samplingMethod, seed: c.seed,
-                                          round: step, communicator: communicator) { CrashPoint.check("sampling", step: self.step) }
+            try SampleGeneration.generate(count: count, sampler: sampler, method: samplingMethod, seed: c.seed, round: step,
+                                          communicator: communicator, classes: classes) { CrashPoint.check("sampling", step: self.step) }
         }
         guard communicator.isRoot, let images else { return }
-        let written = try SampleGeneration.save(images, count: c.sampleCount, sampleShape: model.sampleShape, to: path)
+        let written = try SampleGeneration.save(images, count: count, sampleShape: model.sampleShape, to: path,
+                                                columns: classes.gridColumns(count: count))
         progress.message("samples \(written)")
         ReportCommand.refresh(runDirectory: c.outputDirectory, warn: progress.message)
     }

@@ -44,6 +44,10 @@ public struct DatasetInfo: Sendable, Equatable {
             guard labels.first == shape[0] else {
                 throw HDF5Error("\(path): /labels has \(labels.first ?? 0) entries for \(shape[0]) images")
             }
+            let labelType = try file.elementType(of: "labels")
+            guard labelType.hasPrefix("int") || labelType.hasPrefix("uint") else {
+                throw HDF5Error("\(path): /labels is \(labelType); class labels must be integers (0…K−1)")
+            }
         }
         return DatasetInfo(path: path, count: shape[0], sampleShape: Array(shape.dropFirst()), elementType: type, hasLabels: hasLabels)
     }
@@ -113,6 +117,9 @@ public final class ImageShard {
         if info.hasLabels {
             var values = [Int32](repeating: 0, count: count)
             try values.withUnsafeMutableBufferPointer { try readRuns("labels", into: $0.baseAddress!, width: 1) }
+            if let i = values.firstIndex(where: { $0 < 0 }) {
+                throw HDF5Error("\(info.path): /labels holds the negative class \(values[i]) at image \(Self.row(i, of: rows)); classes are 0…K−1")
+            }
             labels = values
         } else {
             labels = nil

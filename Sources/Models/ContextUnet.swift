@@ -144,6 +144,7 @@ public final class ContextUnet: Denoiser {
     deinit { poolArgmax1.deallocate(); poolArgmax2.deallocate() }
 
     public var sampleShape: [Int] { [configuration.inChannels, configuration.size, configuration.size] }
+    public var classCount: Int { configuration.contextFeatures }
 
     public var multiplyAccumulatesPerSample: Int {
         let blocks = [initConv, down1a, down1b, down2a, down2b, up1a, up1b, up2a, up2b].reduce(0) { $0 + $1.multiplyAccumulatesPerImage }
@@ -215,7 +216,7 @@ public final class ContextUnet: Denoiser {
         nchwToCNHW(outputGradCNHW.pointer, outputGrad, batch: batch, channels: c.inChannels, plane: h * h)
         let x0 = secondHalf(concat3, channels: n, side: h, batch: batch), x0Grad = secondHalf(concat3Grad, channels: n, side: h, batch: batch)
         let d1 = secondHalf(concat2, channels: n, side: q, batch: batch), d1Grad = secondHalf(concat2Grad, channels: n, side: q, batch: batch)
-        let d2 = secondHalf(concat1, channels: 2 * n, side: r, batch: batch), d2Grad = secondHalf(concat1Grad, channels: 2 * n, side: r, batch: batch)
+        let d2Grad = secondHalf(concat1Grad, channels: 2 * n, side: r, batch: batch)
         outConv2.backward(m, inputGrad: outNormedGrad.pointer, outputGrad: outputGradCNHW.pointer, input: outNormed.pointer, batch: batch)
         outNorm.backward(m, inputGrad: outHiddenGrad.pointer, outputGrad: outNormedGrad.pointer, input: outHidden.pointer, batch: batch, plane: h * h)
         outConv1.backward(m, inputGrad: concat3Grad.pointer, outputGrad: outHiddenGrad.pointer, input: concat3.pointer, batch: batch)

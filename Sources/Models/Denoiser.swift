@@ -17,6 +17,8 @@ public protocol Denoiser: TrainableModel {
     var workspaceCount: Int { get }
     /// Train mode uses batch statistics in BatchNorm; eval mode the running ones.
     var training: Bool { get set }
+    /// Classes it is conditioned on (labels 0..<classCount, or `Conditioning.noLabel`); 0: unconditional.
+    var classCount: Int { get }
     /// Set for SyncBatchNorm: an in-place sum over the ranks of per-channel statistics.
     var reduceStatistics: ((UnsafeMutablePointer<Double>, Int) -> Void)? { get set }
 
@@ -30,6 +32,7 @@ public protocol Denoiser: TrainableModel {
 extension Denoiser {
     public var convolutionPlan: [ConvolutionPlanEntry] { [] }
     public var workspaceCount: Int { 0 }
+    public var classCount: Int { 0 }
     public var sampleCount: Int { sampleShape.reduce(1, *) }
 
     var pointers: ModelPointers {

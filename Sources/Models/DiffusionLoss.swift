@@ -14,6 +14,10 @@ public final class DiffusionLoss {
     public let noise, noisy, prediction, predictionGrad: FloatBuffer
     /// The batch's timesteps (drawn here) and labels (set by whoever loads the batch).
     public let conditioning: Conditioning
+    /// Probability with which each image's label is replaced by `Conditioning.noLabel` (`--label-dropout`):
+    /// the unconditional model that classifier-free guidance needs, trained in the same network.
+    public var labelDropout: Double = 0
+    private let dropoutDraws: FloatBuffer
 
     public init(model: Denoiser, schedule: NoiseSchedule, seed: UInt64, rank: Int = 0, batch: Int) {
         precondition(batch <= model.batchCapacity, "batch \(batch) above the model's capacity \(model.batchCapacity)")
@@ -25,12 +29,17 @@ public final class DiffusionLoss {
         noise = FloatBuffer(count: count); noisy = FloatBuffer(count: count)
         prediction = FloatBuffer(count: count); predictionGrad = FloatBuffer(count: count)
         conditioning = Conditioning(capacity: batch)
+        dropoutDraws = FloatBuffer(count: batch)
     }
 
-    /// Draws this step's timesteps and noise from `rng` into `conditioning` and `noise`.
+    /// Draws this step's timesteps and noise from `rng` into `conditioning` and `noise`, then drops labels
+    /// (after the batch's labels are loaded). why only with a dropout: runs without one draw what they always drew.
     public func drawTimestepsAndNoise() {
         rng.fillIntegers(conditioning.timesteps, count: batch, below: schedule.timesteps)
         rng.fillNormal(noise.pointer, count: batch * model.sampleCount)
+        guard labelDropout > 0 else { return }
+        rng.fillUniform(dropoutDraws.pointer, count: batch, low: 0, high: 1)
+        for n in 0..<batch where Double(dropoutDraws[n]) < labelDropout { conditioning.labels[n] = Conditioning.noLabel }
     }
 
     /// Forms x_t from the clean batch `images` [batch, sample…] with the timesteps in `conditioning` and

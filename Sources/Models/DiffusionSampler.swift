@@ -7,6 +7,10 @@ import Tensor
 ///     x_prev = √ᾱ_prev·x0̂ + √(1−ᾱ_prev−σ²)·ε̂ + σ·z, σ = η·√((1−ᾱ_prev)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_prev),
 ///     with ᾱ_prev = 1 after the last step.
 /// Both clamp images to [−1, 1] at the end (points of the toy sets are left as they are).
+/// With `guidance` W (classifier-free guidance, Ho & Salimans), every ε̂ above is
+///   ε̂ = ε̂_u + W·(ε̂_c − ε̂_u),
+/// ε̂_c conditioned on the labels and ε̂_u on none, both from one forward pass over the batch twice:
+/// W = 1 is the conditional model alone, W = 0 the unconditional one (the (1 + w)·ε̂_c − w·ε̂_u form is W = 1 + w).
 public final class DiffusionSampler {
     public enum Method: Sendable, Equatable {
         case ddpm
@@ -15,16 +19,27 @@ public final class DiffusionSampler {
 
     public let model: Denoiser
     public let schedule: NoiseSchedule
+    /// Classifier-free guidance weight W, or nil for one plain forward pass per step.
+    public let guidance: Double?
+    /// Samples per `sample` call at most: the model's capacity, half of it with guidance.
+    public let batchCapacity: Int
     private let prediction, noise: FloatBuffer
+    /// With guidance: [x; x] and the model's two predictions [ε̂_c; ε̂_u].
+    private let guidedInput, guidedPrediction: FloatBuffer
     /// The timestep of every reverse step, and the class labels to sample (`Conditioning.noLabel`, the
     /// default, for unconditional samples): set `conditioning.labels` before `sample`.
     public let conditioning: Conditioning
 
-    public init(model: Denoiser, schedule: NoiseSchedule) {
+    public init(model: Denoiser, schedule: NoiseSchedule, guidance: Double? = nil) {
+        precondition(guidance == nil || model.batchCapacity >= 2, "guided sampling runs the batch twice: capacity \(model.batchCapacity)")
         self.model = model
         self.schedule = schedule
-        prediction = FloatBuffer(count: model.batchCapacity * model.sampleCount)
-        noise = FloatBuffer(count: model.batchCapacity * model.sampleCount)
+        self.guidance = guidance
+        batchCapacity = guidance == nil ? model.batchCapacity : model.batchCapacity / 2
+        prediction = FloatBuffer(count: batchCapacity * model.sampleCount)
+        noise = FloatBuffer(count: batchCapacity * model.sampleCount)
+        let guided = guidance == nil ? 0 : 2 * batchCapacity * model.sampleCount
+        guidedInput = FloatBuffer(count: guided); guidedPrediction = FloatBuffer(count: guided)
         conditioning = Conditioning(capacity: model.batchCapacity)
     }
 
@@ -37,7 +52,8 @@ public final class DiffusionSampler {
     /// Gaussian noise drawn from `rng`. `onStep` sees x after each reverse step (for trajectories).
     public func sample(into x: UnsafeMutablePointer<Float>, batch: Int, method: Method, rng: inout Philox,
                        onStep: ((_ t: Int, _ x: UnsafePointer<Float>) -> Void)? = nil) {
-        precondition(batch <= model.batchCapacity, "sampling batch \(batch) above the model's capacity")
+        precondition(batch <= batchCapacity, "sampling batch \(batch) above the sampler's capacity \(batchCapacity)")
+        if guidance != nil { for n in batch..<(2 * batch) { conditioning.labels[n] = Conditioning.noLabel } }
         let count = batch * model.sampleCount
         rng.fillNormal(x, count: count)
         model.training = false
@@ -74,7 +90,16 @@ public final class DiffusionSampler {
     }
 
     private func predictNoise(_ x: UnsafePointer<Float>, t: Int, batch: Int) {
-        conditioning.setTimestep(t, totalTimesteps: schedule.timesteps, batch: batch)
-        model.forward(input: x, conditioning: conditioning, output: prediction.pointer, batch: batch)
+        guard let guidance else {
+            conditioning.setTimestep(t, totalTimesteps: schedule.timesteps, batch: batch)
+            model.forward(input: x, conditioning: conditioning, output: prediction.pointer, batch: batch)
+            return
+        }
+        let count = batch * model.sampleCount, both = guidedInput.pointer, out = guidedPrediction.pointer
+        both.update(from: x, count: count); (both + count).update(from: x, count: count)
+        conditioning.setTimestep(t, totalTimesteps: schedule.timesteps, batch: 2 * batch)
+        model.forward(input: both, conditioning: conditioning, output: out, batch: 2 * batch)
+        let w = Float(guidance), eps = prediction.pointer
+        for i in 0..<count { eps[i] = out[count + i] + w * (out[i] - out[count + i]) }
     }
 }

@@ -303,4 +303,25 @@ import Tensor
         if height % kernel != 0 { #expect(gx[(height - 1) * width] == 0) }
         expectGradient("avg pool \(height)×\(width) k\(kernel) input", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0), r) })
     }
+
+    @Test func channelModulationGradientsMatchFiniteDifferences() {
+        // ContextUnet's ce·u + te: bilinear in (scale, x), so central differences are exact for any step.
+        let (c, n, plane) = (3, 2, 5)
+        let x = normals(c * n * plane, seed: 91), scale = normals(n * c, seed: 92), shift = normals(n * c, seed: 93)
+        let r = normals(c * n * plane, seed: 94)
+        func forward(_ x: [Float], _ scale: [Float], _ shift: [Float]) -> [Float] {
+            var y = [Float](repeating: .nan, count: x.count)
+            modulateChannelsForward(output: &y, input: x, scale: scale, shift: shift, channels: c, batch: n, plane: plane)
+            return y
+        }
+        // Channel 2 of image 1, position 3, by hand: [N, C] row-major scale and shift, CNHW x.
+        let at = (2 * n + 1) * plane + 3
+        #expect(abs(forward(x, scale, shift)[at] - (scale[1 * c + 2] * x[at] + shift[1 * c + 2])) < 1e-6)
+        var gx = [Float](repeating: 0, count: x.count), gScale = [Float](repeating: 0, count: scale.count), gShift = gScale
+        modulateChannelsBackward(inputGrad: &gx, scaleGrad: &gScale, shiftGrad: &gShift, outputGrad: r, input: x, scale: scale,
+                                 channels: c, batch: n, plane: plane)
+        expectGradient("modulation x", finiteDifferenceCheck(point: x, analytic: gx, h: 0.5) { dot(forward($0, scale, shift), r) })
+        expectGradient("modulation scale", finiteDifferenceCheck(point: scale, analytic: gScale, h: 0.5) { dot(forward(x, $0, shift), r) })
+        expectGradient("modulation shift", finiteDifferenceCheck(point: shift, analytic: gShift, h: 0.5) { dot(forward(x, scale, $0), r) })
+    }
 }

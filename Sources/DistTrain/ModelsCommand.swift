@@ -4,22 +4,23 @@ import Models
 
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "models", abstract: "List the models with their parameter counts and forward cost.")
+        commandName: "models", abstract: "List the models with their parameter, buffer and BatchNorm counts and exact forward multiply-accumulates.")
 
     func run() throws {
-        print("model         instance             class              parameters  forward MACs/sample  sample  options")
+        print("model         instance             class              parameters   buffers  BN  forward MACs/sample  sample  options")
         for kind in ModelArchitecture.all {
             for instance in kind.instances {
                 // Capacity 1: the activations are small next to the parameters.
                 let model = kind.build(instance, batchCapacity: 1)
-                let macs = Double(model.multiplyAccumulatesPerSample)
-                let macsText = macs >= 1e7 ? String(format: "%.3f G", macs / 1e9) : String(format: "%.3f K", macs / 1e3)
+                // Buffers: BatchNorm running means and variances, two per BatchNorm layer.
+                let batchNorms = model.bufferTable.entries.filter { $0.name.hasSuffix(".running_mean") }.count
                 let shape = instance.sampleShape.map(String.init).joined(separator: "×")
                 print(kind.name.padding(toLength: 14, withPad: " ", startingAt: 0)
                       + instance.name.padding(toLength: 21, withPad: " ", startingAt: 0)
                       + kind.className.padding(toLength: 19, withPad: " ", startingAt: 0)
                       + String(model.parameterTable.totalCount.formatted()).leftPadded(10)
-                      + macsText.leftPadded(21) + "  " + shape.padding(toLength: 8, withPad: " ", startingAt: 0)
+                      + String(model.bufferTable.totalCount.formatted()).leftPadded(10) + String(batchNorms).leftPadded(4)
+                      + String(model.multiplyAccumulatesPerSample.formatted()).leftPadded(21) + "  " + shape.padding(toLength: 8, withPad: " ", startingAt: 0)
                       + instance.options.commandLine)
             }
         }

@@ -8,8 +8,10 @@ import Testing
         let lines = r.stdout.split(separator: "\n").map(String.init)
         let cnn = try #require(lines.first { $0.hasPrefix("cnn ") })
         let large = try #require(lines.first { $0.hasPrefix("cnn-large ") })
-        #expect(cnn.contains("CNNDenoiser ") && cnn.contains("3,321,475") && cnn.contains("0.908 G"))
-        #expect(large.contains("CNNDenoiserLarge") && large.contains("53,441,795") && large.contains("5.289 G"))
+        #expect(cnn.contains("CNNDenoiser ") && cnn.contains("3,321,475") && cnn.contains(" 908,042,240 "))
+        #expect(large.contains("CNNDenoiserLarge") && large.contains("53,441,795") && large.contains(" 5,289,230,336 "))
+        // Buffer floats (two running statistics per BatchNorm channel) and BatchNorm layers: 2 in each of 5 blocks.
+        #expect(cnn.contains(" 3,328  10 "), "\(cnn)")
         #expect(lines.contains { $0.hasPrefix("mlp ") && $0.contains("17,282") })
         // The seeds' models, one line per instance of ZOO.md's table, with the options that make it.
         let sprites = try #require(lines.first { $0.contains(" context_unet ") })

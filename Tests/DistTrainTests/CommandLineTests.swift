@@ -15,10 +15,10 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("mlp ") && $0.contains("17,282") })
         // The seeds' models, one line per instance of ZOO.md's table, with the options that make it.
         let sprites = try #require(lines.first { $0.contains(" context_unet ") })
-        #expect(sprites.hasPrefix("context-unet ") && sprites.contains("1,481,027") && sprites.contains("0.151 G")
+        #expect(sprites.hasPrefix("context-unet ") && sprites.contains("1,481,027") && sprites.contains("2,816") && sprites.contains("150,660,224")
                 && sprites.contains("3×16×16") && sprites.contains("--features 64 --context-features 5"), "\(sprites)")
         let fashion = try #require(lines.first { $0.contains(" context_unet_fmnist ") })
-        #expect(fashion.contains("2,020,225") && fashion.contains("0.459 G") && fashion.contains("1×28×28"), "\(fashion)")
+        #expect(fashion.contains("2,020,225") && fashion.contains("459,404,352") && fashion.contains("1×28×28"), "\(fashion)")
     }
 
     @Test func benchEndsWithOneJSONObjectOfItsFigures() throws {

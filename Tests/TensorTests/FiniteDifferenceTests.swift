@@ -15,8 +15,10 @@ import Tensor
 /// Train-mode BatchNorm is genuinely nonlinear: h = 0.03 balances truncation (∝ h²) against rounding
 /// noise (∝ 1/h); measured at h = 0.03, the worst coordinate is 1e-3 off by the measure above.
 @Suite struct FiniteDifferenceTests {
-    /// For the exact (affine or quadratic) cases: far below what a dropped term or a swapped index gives.
-    static let tolerance = 1e-4
+    /// For the exact (affine or quadratic) cases: far below what a dropped term or a swapped index gives
+    /// (O(1)); above sgemm's Float rounding, which varies with the CPU's OpenBLAS kernel (1.1e-4 for
+    /// conv3x3's input on an AVX-512 EPYC).
+    static let tolerance = 3e-4
     /// For train-mode BatchNorm, whose differences carry truncation and rounding error (see above).
     static let nonlinearTolerance = 5e-3
 

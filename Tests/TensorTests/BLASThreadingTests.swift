@@ -20,8 +20,11 @@ import TestSupport
             BLAS.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb,
                       beta: 1, c: &split3, ldc: n, parts: 3)
             #expect(m * n * k >= BLAS.splitThreshold)
-            #expect(maxAbsoluteError(split2, serial) <= 1e-5 && maxAbsoluteError(split3, serial) <= 1e-5,
-                    "\(m)×\(n)×\(k) transposes \(ta) \(tb)")
+            // The same sums, perhaps in another order (OpenBLAS' kernels for narrow blocks block k differently):
+            // equal to a few roundings of the largest entry, while a wrong offset or stride is off by O(1).
+            let bound = 1e-6 * serial.map(abs).max()!
+            #expect(maxAbsoluteError(split2, serial) <= bound && maxAbsoluteError(split3, serial) <= bound,
+                    "\(m)×\(n)×\(k) transposes \(ta) \(tb): \(maxAbsoluteError(split2, serial)), \(maxAbsoluteError(split3, serial)) of \(bound)")
         }
     }
 

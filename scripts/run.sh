@@ -5,11 +5,7 @@
 #   scripts/run.sh [extra train options]      e.g. scripts/run.sh --steps 200
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-dpkg-query -W -f='${Status}' dataset-fashion-mnist 2>/dev/null | grep -q "install ok installed" || {
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends dataset-fashion-mnist >/dev/null
-}
+scripts/setup.sh --fashion-mnist
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 rm -rf runs/demo
 mpirun -np 2 .build/release/disttrain train --steps 10 --batch-size 8 --checkpoint-every 5 \

@@ -8,6 +8,8 @@ extension NoiseSchedule.Kind: ExpressibleByArgument {}
 extension DiffusionSampler.DDPMVariance: ExpressibleByArgument {}
 extension ConvolutionChoice: ExpressibleByArgument {}
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
+extension DiffusionLoss.LossFunction: ExpressibleByArgument {}
+extension TrainingConfiguration.OptimizerKind: ExpressibleByArgument {}
 
 extension ModelArchitecture: ExpressibleByArgument {
     public init?(argument: String) {

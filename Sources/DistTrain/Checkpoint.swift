@@ -9,10 +9,13 @@ import Tensor
 ///   /model/<state_dict name>               parameters and BatchNorm running statistics
 ///   /optimizer/exp_avg/<name>, /optimizer/exp_avg_sq/<name>, /optimizer/step
 ///   /ema/<name>                            EMA of the parameters (when enabled)
+///   /ema_buffers/<name>                    EMA of the BatchNorm running statistics, mean over the ranks (--ema-buffers)
+///   /data_normalization/mean, /variance    float64 [C]: the training set's per-channel statistics (--normalize-data)
 ///   /state/step, /state/learning_rate
 ///   /ranks/rng [W, 3]                      every rank's Philox (seed, stream, counter)
 ///   /ranks/data [W, 2]                     every rank's data position (epoch, cursor)
 ///   /ranks/buffers [W, n]                  every rank's BatchNorm running statistics (/model holds their mean)
+///   /ranks/ema_buffers [W, n]              every rank's EMA of them (--ema-buffers; /ema_buffers holds their mean)
 ///   attributes: format, format_version, model, sample_shape, configuration (JSON), created, the data
 ///   trained on (data_path, data_count, data_sample_shape, data_dtype, data_fingerprint; from version 2)
 ///   and metadata_checksum over the others (from version 2; see CheckpointMetadata.swift)
@@ -40,7 +43,8 @@ enum Checkpoint {
     }
 
     static func write(directory: String, model: Denoiser, averagedBuffers: FloatBuffer, rankBuffers: FloatBuffer,
-                      optimizer: Adam, ema: FloatBuffer?, metadata: Metadata, contents c: Contents, keep: Int) throws -> String {
+                      optimizer: Adam, ema: FloatBuffer?, emaBuffers: (averaged: FloatBuffer, ranks: FloatBuffer)? = nil,
+                      normalization: DataNormalization? = nil, metadata: Metadata, contents c: Contents, keep: Int) throws -> String {
         let final = directory + "/" + fileName(step: c.step)
         let temporary = directory + "/." + fileName(step: c.step) + ".partial"
         do {
@@ -52,6 +56,15 @@ enum Checkpoint {
             try writeTensors(file, group: "optimizer/exp_avg_sq", table: model.parameterTable, buffer: optimizer.secondMoment)
             try file.write("optimizer/step", [Int64(optimizer.step)], shape: [])
             if let ema { try writeTensors(file, group: "ema", table: model.parameterTable, buffer: ema) }
+            if let emaBuffers, model.buffers.count > 0 {
+                try writeTensors(file, group: "ema_buffers", table: model.bufferTable, buffer: emaBuffers.averaged)
+                try file.write("ranks/ema_buffers", UnsafeBufferPointer(start: emaBuffers.ranks.pointer, count: emaBuffers.ranks.count),
+                               shape: [emaBuffers.ranks.count / model.buffers.count, model.buffers.count], checksum: true)
+            }
+            if let normalization {
+                try file.write("data_normalization/mean", normalization.mean, shape: [normalization.channels], checksum: true)
+                try file.write("data_normalization/variance", normalization.variance, shape: [normalization.channels], checksum: true)
+            }
             try file.write("state/step", [Int64(c.step)], shape: [])
             try file.write("state/learning_rate", [c.learningRate], shape: [])
             try file.write("ranks/rng", c.ranks.flatMap(\.rngRow), shape: [c.ranks.count, RankState.rngColumns], checksum: true)

@@ -80,10 +80,23 @@ final class CheckpointReader {
     }
 
     var containsEMA: Bool { file.contains("ema") }
+    var containsEMABuffers: Bool { file.contains("ema_buffers") }
+
+    /// The per-channel statistics of a run trained with --normalize-data (nil without them).
+    func dataNormalization() throws -> DataNormalization? {
+        guard file.contains("data_normalization") else { return nil }
+        let mean = try file.read("data_normalization/mean", as: Double.self), variance = try file.read("data_normalization/variance", as: Double.self)
+        guard mean.shape.count == 1, mean.shape == variance.shape, mean.shape[0] == metadata.sampleShape.first, metadata.sampleShape.count == 3,
+              variance.values.allSatisfy({ $0 >= 0 && $0.isFinite }), mean.values.allSatisfy(\.isFinite) else {
+            throw IOError(path: path, "/data_normalization holds mean \(mean.shape) and variance \(variance.shape); expected finite [C] of images [\(Checkpoint.shapeText(metadata.sampleShape))], variances not negative")
+        }
+        return DataNormalization(mean: mean.values, variance: variance.values)
+    }
 
     /// Loads weights, buffers, optimizer state and EMA into place and returns the run state. With a
-    /// `rank`, that rank's own BatchNorm statistics replace the average (to continue a run exactly).
-    func load(into model: Denoiser, optimizer: Adam?, ema: FloatBuffer?, rank: Int? = nil) throws -> Checkpoint.Contents {
+    /// `rank`, that rank's own BatchNorm statistics (and their EMA) replace the average (to continue a run
+    /// exactly). An EMA the file lacks starts as a copy of the weights (or statistics).
+    func load(into model: Denoiser, optimizer: Adam?, ema: FloatBuffer?, emaBuffers: FloatBuffer? = nil, rank: Int? = nil) throws -> Checkpoint.Contents {
         try readTensors(group: "model", table: model.parameterTable, buffer: model.parameters)
         try readTensors(group: "model", table: model.bufferTable, buffer: model.buffers)
         if let rank, model.buffers.count > 0, file.contains("ranks/buffers") {
@@ -92,6 +105,19 @@ final class CheckpointReader {
                 throw IOError(path: path, "/ranks/buffers has shape \(shape); expected [ranks, \(model.buffers.count)]")
             }
             try file.readRows("ranks/buffers", start: rank, count: 1, into: model.buffers.pointer)
+        }
+        if let emaBuffers {
+            if !containsEMABuffers {
+                emaBuffers.copy(from: model.buffers)
+            } else if let rank, model.buffers.count > 0, file.contains("ranks/ema_buffers") {
+                let shape = try file.shape(of: "ranks/ema_buffers")
+                guard shape.count == 2, shape[1] == model.buffers.count, rank < shape[0] else {
+                    throw IOError(path: path, "/ranks/ema_buffers has shape \(shape); expected [ranks, \(model.buffers.count)]")
+                }
+                try file.readRows("ranks/ema_buffers", start: rank, count: 1, into: emaBuffers.pointer)
+            } else {
+                try readTensors(group: "ema_buffers", table: model.bufferTable, buffer: emaBuffers)
+            }
         }
         if let optimizer {
             try readTensors(group: "optimizer/exp_avg", table: model.parameterTable, buffer: optimizer.firstMoment)

@@ -92,11 +92,12 @@ struct EvaluateCommand: ParsableCommand {
             if sampling.guidance != nil && loaded.model.classCount == 0 {
                 throw RunFailure("--guidance: \(loaded.architecture.name) is not class-conditional; classifier-free guidance needs a model trained on labels")
             }
-            let sampler = DiffusionSampler(model: loaded.model, schedule: loaded.schedule, guidance: sampling.guidance)
+            let method = sampling.method(runVariance: loaded.configuration.ddpmVariance)
+            let sampler = try loaded.sampler(method, guidance: sampling.guidance)
             let started = DispatchTime.now().uptimeNanoseconds
             let classes: SampleClasses = loaded.model.classCount > 0 ? .balanced(loaded.model.classCount) : .unconditional
             let images = try SampleGeneration.generateIndependentOfRanks(count: count, chunk: chunk, sampler: sampler,
-                                                                         method: sampling.method(runVariance: loaded.configuration.ddpmVariance),
+                                                                         method: method,
                                                                          seed: seed, round: 0, communicator: world, classes: classes)
             if world.isRoot {
                 print(String(format: "disttrain: sampled %d images in %.1f s", count, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))

@@ -35,6 +35,9 @@ struct PredictCommand: ParsableCommand {
             let n = shape[0], width = model.sampleCount
             let x = try file.read("x", as: Float.self).values
             let t = try file.read("t", as: Int32.self).values
+            if loaded.schedule.isContinuous {
+                throw IOError(path: checkpoint, "was trained with the \(loaded.schedule.kind.rawValue) schedule, whose model takes a continuous noise variance, not the integer timesteps /t that predict reads")
+            }
             let range = loaded.schedule.timestepRange
             if let bad = t.first(where: { !range.contains(Int($0)) }) {
                 throw IOError(path: input, "/t holds timestep \(bad), outside the checkpoint's schedule's \(range.lowerBound)…\(range.upperBound)")

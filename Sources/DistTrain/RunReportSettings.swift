@@ -41,8 +41,10 @@ enum RunReportSettings {
             ("ranks × batch", "\(c.worldSize) × \(c.batchSize) × \(c.accumulation) accumulation = \(c.globalBatch) images per step"),
             ("steps", "\(step) of \(c.steps) (at this checkpoint)"),
             ("learning rate", "\(c.learningRate), \(c.warmupSteps) warm-up steps, " + Self.decay[c.learningRateSchedule]!),
-            ("schedule", "\(c.schedule.rawValue), T = \(c.timesteps)"),
-            ("EMA of the weights", c.emaRate > 0 ? "\(c.emaRate)\(c.emaWarmup ? " with warm-up" : "") (samples use it)" : "off"),
+            ("schedule", c.schedule.isContinuous ? "\(c.schedule.rawValue) (continuous time)" : "\(c.schedule.rawValue), T = \(c.timesteps)"),
+            ("optimizer", c.optimizer == .adamw ? "AdamW, weight decay \(c.weightDecay), ε \(c.adamEpsilon)" : "Adam, ε \(c.adamEpsilon)"),
+            ("loss", c.loss.rawValue + (c.normalizeData ? ", per-channel normalised data" : "")),
+            ("EMA of the weights", c.emaRate > 0 ? "\(c.emaRate)\(c.emaWarmup ? " with warm-up" : "")\(c.emaBuffers ? " and of the BatchNorm statistics" : "") (samples use it)" : "off"),
             ("sampling", "\(c.sampleCount) samples every \(c.sampleEvery > 0 ? "\(c.sampleEvery) steps" : "run (at the end)"), \(c.sampler.rawValue)\(c.sampler == .ddim ? " \(c.samplerSteps) steps, η = \(c.eta)" : ", σ² \(c.ddpmVariance.rawValue)")"),
             ("convolutions", c.convolutions.rawValue),
         ]

@@ -54,8 +54,8 @@ struct SampleCommand: ParsableCommand {
             }
             let total = chosen.sampleCount(requested: count)
             if total != count && world.isRoot { print("disttrain: \(total) samples: the same number in each of the grid's rows") }
-            let samplerObject = DiffusionSampler(model: loaded.model, schedule: loaded.schedule, guidance: sampling.guidance)
             let method = sampling.method(runVariance: loaded.configuration.ddpmVariance)
+            let samplerObject = try loaded.sampler(method, guidance: sampling.guidance)
             let base = out.hasSuffix(".png") ? String(out.dropLast(4)) : out
             if trajectory && world.isRoot { try writeTrajectory(samplerObject, method: method, base: base, classes: chosen) }
             let start = DispatchTime.now().uptimeNanoseconds

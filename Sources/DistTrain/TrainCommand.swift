@@ -15,22 +15,32 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "HDF5 dataset with /images [N, C, H, W] (uint8 or float32 in [−1, 1]). Default: data/fashion-mnist-32.h5, built from Debian's dataset-fashion-mnist on first use; with --resume, the checkpoint's data (given with --resume, it must be the data the checkpoint was trained on, see --allow-other-data).")
     var data: String?
+    @Option(help: ArgumentHelp("A seed's training recipe, setting the options of its table; options given beside it override its values. \(TrainingRecipe.help)"))
+    var recipe: TrainingRecipe?
     @Option(help: ArgumentHelp("Model: \(ModelArchitecture.listing). Default: cnn-large; with --resume, the checkpoint's."))
     var model: ModelArchitecture?
     @OptionGroup(title: "Model size")
     var modelSize: ModelSizeOptions
-    @Option(parsing: .unconditional, help: "Images per rank per step. Default: 128 split over the ranks (the reference run's global batch).")
+    @Option(parsing: .unconditional, help: "Images per rank per step. Default: 128 split over the ranks (the reference run's global batch; a --recipe's own global batch with one).")
     var batchSize: Int?
     @Option(parsing: .unconditional, help: "Optimizer steps of the run.")
     var steps: Int?
     @Option(parsing: .unconditional, help: "Epochs of the run (used when --steps is not given).")
     var epochs: Int = 1
-    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Adam's peak learning rate (at step 0 without warm-up); --lr-schedule says how it decays over the run.")
-    var learningRate: Double = TrainingConfiguration.defaults.learningRate
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Adam's peak learning rate (at step 0 without warm-up); --lr-schedule says how it decays over the run. Default: 0.001.")
+    var learningRate: Double?
     @Option(parsing: .unconditional, help: "Steps of linear learning-rate warm-up (multiplies the schedule).")
     var warmup: Int = TrainingConfiguration.defaults.warmupSteps
-    @Option(name: .customLong("lr-schedule"), help: "Learning-rate decay over the run: linear (to 0, the reference run's), cosine (to 0), constant.")
-    var learningRateSchedule: LearningRateSchedule.Kind = TrainingConfiguration.defaults.learningRateSchedule
+    @Option(name: .customLong("lr-schedule"), help: "Learning-rate decay over the run: linear (to 0, the reference run's; the default), cosine (to 0), constant.")
+    var learningRateSchedule: LearningRateSchedule.Kind?
+    @Option(help: "adam (PyTorch's Adam, the default) or adamw (decoupled weight decay in PyTorch's order: p ← p·(1 − lr·W), then the Adam step; on all weights).")
+    var optimizer: TrainingConfiguration.OptimizerKind?
+    @Option(parsing: .unconditional, help: "AdamW's decoupled weight decay W (needs --optimizer adamw; default with it: 0.01, PyTorch's).")
+    var weightDecay: Double?
+    @Option(parsing: .unconditional, help: "Adam's ε (default 1e-8, PyTorch's; Keras' is 1e-7). Added to √v̂ after the bias correction, as PyTorch does.")
+    var adamEpsilon: Double?
+    @Option(help: "The noise-prediction loss: mse (mean (ε̂ − ε)², the default) or mae (mean |ε̂ − ε|, the keras.io DDIM's).")
+    var loss: DiffusionLoss.LossFunction?
     @Option(help: "Seed of the initialisation, data order, timesteps and noise.")
     var seed: UInt64 = TrainingConfiguration.defaults.seed
     @Option(name: .customLong("out"), help: "Output directory: checkpoints, samples, metrics.")
@@ -47,18 +57,22 @@ struct TrainCommand: ParsableCommand {
     var sampling: SamplerOptions
     @Option(parsing: .unconditional, help: "Class-conditional models: the probability with which each image is trained without its label (unconditionally), so that the same network can sample with classifier-free guidance (0.1 in the DeepLearning.AI course; 1 trains an unconditional model).")
     var labelDropout: Double = TrainingConfiguration.defaults.labelDropout
-    @Option(parsing: .unconditional, help: "EMA decay of the weights, e.g. 0.9999 (0: off). Samples use the EMA weights when on.")
-    var emaRate: Double = TrainingConfiguration.defaults.emaRate
+    @Option(parsing: .unconditional, help: "EMA decay of the weights, e.g. 0.9999 (0: off, the default). Samples use the EMA weights when on.")
+    var emaRate: Double?
+    @Flag(inversion: .prefixedNo, help: "With --ema-rate: the EMA also averages the BatchNorm running statistics (each rank its own, as the live ones), avg ← d·avg + (1 − d)·stats after every update; samples and evaluations use them with the EMA weights. Stored in the checkpoint (/ema_buffers).")
+    var emaBuffers: Bool?
+    @Flag(inversion: .prefixedNo, help: "Images: train on per-channel normalised images, (u − μ_c)/σ_c with u = x/255 on the [0, 1] scale and μ_c, σ_c² the training set's (computed once at the start over all ranks, exactly the same for any number of ranks, stored in the checkpoint's /data_normalization and read from it on --resume); samples are de-normalised, clip(μ_c + σ_c·x̂, 0, 1), and written like any other.")
+    var normalizeData: Bool?
     @Flag(help: "Ramp the EMA decay up as diffusers' EMAModel (use_ema_warmup): min(--ema-rate, 1 − (1 + k)^(−2/3)) after update k + 1, so short runs get a useful average.")
     var emaWarmup = false
     @Option(parsing: .unconditional, help: "Clip the global gradient norm to this value (0: off).")
     var gradClip: Double = TrainingConfiguration.defaults.gradientClip
     @Option(parsing: .unconditional, help: "Micro-batches accumulated per optimizer step.")
     var accumulate: Int = TrainingConfiguration.defaults.accumulation
-    @Option(help: "Noise schedule: linear (DDPM: β = linspace(1e-4, 0.02, T), t in 0…T−1), cosine (improved DDPM, s = 0.008), course (DeepLearning.AI, seed 002: T+1 betas 1e-4 + (0.02−1e-4)·s/T for s = 0…T, ᾱ_0 = 1 the clean image, t in 1…T, models given t/T reaching 1), needle-linear (seed 003: the linear one rescaled by 1000/T, linspace(1e-4·1000/T, 0.02·1000/T, T), t in 0…T−1).")
-    var schedule: NoiseSchedule.Kind = TrainingConfiguration.defaults.schedule
-    @Option(parsing: .unconditional, help: "Timesteps T of the noise schedule (2…10000): training draws from them, DDPM sampling visits each; stored in the checkpoint, whose schedule sample, predict and evaluate rebuild. Seed 002's recipe: 500, seed 003's: 300.")
-    var timesteps: Int = TrainingConfiguration.defaults.timesteps
+    @Option(help: "Noise schedule: linear (DDPM: β = linspace(1e-4, 0.02, T), t in 0…T−1; the default), cosine (improved DDPM, s = 0.008), course (DeepLearning.AI, seed 002: T+1 betas 1e-4 + (0.02−1e-4)·s/T for s = 0…T, ᾱ_0 = 1 the clean image, t in 1…T, models given t/T reaching 1), needle-linear (seed 003: the linear one rescaled by 1000/T, linspace(1e-4·1000/T, 0.02·1000/T, T), t in 0…T−1), continuous-cosine (seed 001, keras.io DDIM: t ~ U(0, 1), angle = acos(0.95) + t·(acos(0.02) − acos(0.95)), x_t = cos(angle)·x0 + sin(angle)·ε; the model's continuous input is the noise variance ν = sin²(angle), models reading an integer step get ⌊1000·t⌋; no timesteps, so no --timesteps and only --sampler ddim with η 0).")
+    var schedule: NoiseSchedule.Kind?
+    @Option(parsing: .unconditional, help: "Timesteps T of the noise schedule (2…10000; default 1000): training draws from them, DDPM sampling visits each; stored in the checkpoint, whose schedule sample, predict and evaluate rebuild. Seed 002's recipe: 500, seed 003's: 300. Not for continuous-cosine.")
+    var timesteps: Int?
     @Flag(help: "Synchronise BatchNorm statistics over the ranks.")
     var syncBn = false
     @Option(parsing: .unconditional, help: "Gradient allreduce bucket size in MiB (smaller buckets start sooner during backward).")
@@ -104,21 +118,26 @@ struct TrainCommand: ParsableCommand {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--lr must be positive, got \(learningRate)") }
+        if let learningRate { guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--lr must be positive, got \(learningRate)") } }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1, got \(checkpointEvery)") }
         guard keep >= 1 else { throw ValidationError("--keep must be at least 1, got \(keep)") }
         guard sampleEvery >= 0, sampleCount >= 0 else { throw ValidationError("--sample-every and --sample-count must not be negative") }
-        guard emaRate >= 0, emaRate < 1 else { throw ValidationError("--ema-rate must be in [0, 1), got \(emaRate)") }
+        if let emaRate { guard emaRate >= 0, emaRate < 1 else { throw ValidationError("--ema-rate must be in [0, 1), got \(emaRate)") } }
         guard evalEvery >= 0 else { throw ValidationError("--eval-every must not be negative, got \(evalEvery)") }
         guard evalCount >= 2 else { throw ValidationError("--eval-count must be at least 2 (a covariance of features), got \(evalCount)") }
         guard evalEvery == 0 || evalFeatures != nil else {
             throw ValidationError("--eval-every needs --eval-features F.h5: a feature network, from `disttrain classifier --data D.h5 --out F.h5` (for unlabelled data, one trained on another labelled set of the same image shape)")
         }
-        guard !emaWarmup || emaRate > 0 else { throw ValidationError("--ema-warmup needs --ema-rate (the decay it ramps up to)") }
+        let requested = requestedConfiguration(data: "", worldSize: 1)
+        guard !emaWarmup || requested.emaRate > 0 else { throw ValidationError("--ema-warmup needs --ema-rate (the decay it ramps up to)") }
+        if let problem = requested.combinationProblem { throw ValidationError(problem) }
+        if let timesteps, requested.schedule.isContinuous {
+            throw ValidationError("--timesteps \(timesteps): the \(requested.schedule.rawValue) schedule is continuous (t ~ U(0, 1)) and has no timesteps")
+        }
         guard labelDropout >= 0, labelDropout <= 1 else { throw ValidationError("--label-dropout must be in [0, 1], got \(labelDropout)") }
         guard gradClip >= 0 else { throw ValidationError("--grad-clip must not be negative, got \(gradClip)") }
-        guard TrainingConfiguration.timestepLimits.contains(timesteps) else {
+        if let timesteps, !TrainingConfiguration.timestepLimits.contains(timesteps) {
             let limits = TrainingConfiguration.timestepLimits
             throw ValidationError("--timesteps must be in \(limits.lowerBound)…\(limits.upperBound), got \(timesteps)")
         }
@@ -132,6 +151,33 @@ struct TrainCommand: ParsableCommand {
         guard !allowOtherData || resume else { throw ValidationError("--allow-other-data only makes sense with --resume") }
     }
 
+    /// The run the command line asks for: the defaults, then the --recipe's table, then every option
+    /// given explicitly. The batch 0 stands for "the reference's global batch of 128 split over the ranks"
+    /// (a recipe's own global batch likewise); a resumed run takes its batch from the checkpoint instead
+    /// (TrainingRun decides).
+    func requestedConfiguration(data path: String, worldSize: Int) -> TrainingConfiguration {
+        let base = recipe?.apply(to: .defaults) ?? .defaults
+        let batch = batchSize ?? recipe.map { $0.globalBatch / worldSize } ?? 0
+        let chosenOptimizer = optimizer ?? base.optimizer
+        // Without --weight-decay: the recipe's, or with an explicit --optimizer that differs from it, that
+        // optimizer's own default (AdamW 0.01 as PyTorch's; Adam none).
+        let decay = weightDecay ?? (chosenOptimizer == base.optimizer ? base.weightDecay : chosenOptimizer == .adamw ? 0.01 : 0)
+        return TrainingConfiguration(
+            data: path, model: model ?? base.model, modelOptions: modelSize.options, batchSize: batch, steps: steps ?? 0,
+            learningRate: learningRate ?? base.learningRate,
+            warmupSteps: warmup, learningRateSchedule: learningRateSchedule ?? base.learningRateSchedule, seed: seed, outputDirectory: outputDirectory,
+            checkpointEvery: checkpointEvery, keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler,
+            samplerSteps: sampling.samplerSteps, eta: sampling.eta,
+            ddpmVariance: sampling.ddpmVariance ?? base.ddpmVariance, guidance: sampling.guidance, labelDropout: labelDropout,
+            emaRate: emaRate ?? base.emaRate, emaWarmup: emaWarmup, emaBuffers: emaBuffers ?? base.emaBuffers,
+            loss: loss ?? base.loss, optimizer: chosenOptimizer, weightDecay: decay, adamEpsilon: adamEpsilon ?? base.adamEpsilon,
+            normalizeData: normalizeData ?? base.normalizeData, gradientClip: gradClip, accumulation: accumulate,
+            schedule: schedule ?? base.schedule, timesteps: timesteps ?? base.timesteps, syncBatchNorm: syncBn, bucketMegabytes: bucketMb,
+            overlap: !noOverlap, logEvery: logEvery, worldSize: worldSize, collectiveTimeout: collectiveTimeout,
+            maxNonfiniteSteps: maxNonfiniteSteps, convolutions: convAlgorithm,
+            evalEvery: evalEvery, evalCount: evalCount, evalFeatures: evalFeatures.map(DatasetIdentity.absolute) ?? "")
+    }
+
     func run() throws {
         let world = Communicator.world
         defer { Communicator.finalizeIfStarted() }
@@ -141,20 +187,10 @@ struct TrainCommand: ParsableCommand {
             // With --resume and a checkpoint, no --data means the checkpoint's data (TrainingRun decides).
             let resumable = resume && !Checkpoint.all(in: outputDirectory).isEmpty
             let path = try data ?? (resumable ? DefaultDataset.path : DefaultDataset.ensure(communicator: world))
-            // 0 stands for "the reference's global batch of 128 split over the ranks"; a resumed run takes
-            // its batch from the checkpoint instead (TrainingRun decides).
-            let batch = batchSize ?? 0
-            let configuration = TrainingConfiguration(
-                data: path, model: model ?? TrainingConfiguration.defaults.model, modelOptions: modelSize.options, batchSize: batch, steps: steps ?? 0, learningRate: learningRate,
-                warmupSteps: warmup, learningRateSchedule: learningRateSchedule, seed: seed, outputDirectory: outputDirectory, checkpointEvery: checkpointEvery,
-                keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler,
-                samplerSteps: sampling.samplerSteps, eta: sampling.eta,
-                ddpmVariance: sampling.ddpmVariance ?? TrainingConfiguration.defaults.ddpmVariance, guidance: sampling.guidance, labelDropout: labelDropout,
-                emaRate: emaRate, emaWarmup: emaWarmup, gradientClip: gradClip, accumulation: accumulate,
-                schedule: schedule, timesteps: timesteps, syncBatchNorm: syncBn, bucketMegabytes: bucketMb, overlap: !noOverlap,
-                logEvery: logEvery, worldSize: world.size, collectiveTimeout: collectiveTimeout,
-                maxNonfiniteSteps: maxNonfiniteSteps, convolutions: convAlgorithm,
-                evalEvery: evalEvery, evalCount: evalCount, evalFeatures: evalFeatures.map(DatasetIdentity.absolute) ?? "")
+            if let recipe, batchSize == nil, recipe.globalBatch % world.size != 0 {
+                throw RunFailure("--recipe \(recipe.rawValue): its global batch of \(recipe.globalBatch) does not split over \(world.size) ranks: pass --batch-size")
+            }
+            let configuration = requestedConfiguration(data: path, worldSize: world.size)
             StopRequest.install()
             CrashPoint.configure(crashAt, isRoot: world.isRoot)
             world.invalidAllreduceAtStep = mpiFaultAt

@@ -35,6 +35,16 @@ struct TrainingConfiguration: Equatable {
     var emaRate: Double = 0
     /// Ramp the EMA decay up from 0 as diffusers' EMAModel does (`--ema-warmup`).
     var emaWarmup: Bool = false
+    /// The EMA also averages the BatchNorm running statistics (`--ema-buffers`; samples use both).
+    var emaBuffers: Bool = false
+    /// The noise-prediction error (`--loss`): mean squared or mean absolute.
+    var loss: DiffusionLoss.LossFunction = .mse
+    /// Adam or AdamW (`--optimizer`), AdamW's decoupled weight decay (`--weight-decay`; 0 with Adam) and ε (`--adam-epsilon`).
+    var optimizer: OptimizerKind = .adam
+    var weightDecay: Double = 0
+    var adamEpsilon: Double = 1e-8
+    /// Train on per-channel normalised images (`--normalize-data`; statistics in the checkpoint's /data_normalization).
+    var normalizeData: Bool = false
     var gradientClip: Double = 0
     var accumulation: Int = 1
     /// The noise schedule (`--schedule`) and its number of timesteps T (`--timesteps`).
@@ -56,6 +66,9 @@ struct TrainingConfiguration: Equatable {
     var evalEvery: Int = 0
     var evalCount: Int = 1000
     var evalFeatures: String = ""
+
+    /// `--optimizer`: PyTorch's Adam, or AdamW with decoupled weight decay (Adam.swift).
+    enum OptimizerKind: String, CaseIterable { case adam, adamw }
 
     /// The one place a fresh run's defaults come from.
     static let defaults = TrainingConfiguration()
@@ -93,11 +106,12 @@ struct TrainingConfiguration: Equatable {
 
 /// The JSON keeps the names and string values of format version 1. Decoding never rejects a
 /// configuration for a missing field (it takes the default) or an unknown one (ignored), only for a
-/// value of the wrong type, an unknown model, sampler, variance or schedule name, or timesteps out of range.
+/// value of the wrong type, an unknown model, sampler, variance, schedule, loss or optimizer name, or timesteps out of range.
 extension TrainingConfiguration: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case data, model, modelOptions, batchSize, steps, learningRate, warmupSteps, learningRateSchedule, seed, outputDirectory, checkpointEvery,
-             keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, ddpmVariance, guidance, labelDropout, emaRate, emaWarmup, gradientClip,
+             keepCheckpoints, sampleEvery, sampleCount, sampler, samplerSteps, eta, ddpmVariance, guidance, labelDropout, emaRate, emaWarmup, emaBuffers,
+             loss, optimizer, weightDecay, adamEpsilon, normalizeData, gradientClip,
              accumulation, schedule, timesteps, syncBatchNorm, bucketMegabytes, overlap, logEvery, worldSize,
              collectiveTimeout, maxNonfiniteSteps, convolutions, evalEvery, evalCount, evalFeatures
     }
@@ -146,6 +160,12 @@ extension TrainingConfiguration: Codable {
         labelDropout = try value(.labelDropout, d.labelDropout)
         emaRate = try value(.emaRate, d.emaRate)
         emaWarmup = try value(.emaWarmup, d.emaWarmup)
+        emaBuffers = try value(.emaBuffers, d.emaBuffers)
+        loss = try named(.loss, d.loss)
+        optimizer = try named(.optimizer, d.optimizer)
+        weightDecay = try value(.weightDecay, d.weightDecay)
+        adamEpsilon = try value(.adamEpsilon, d.adamEpsilon)
+        normalizeData = try value(.normalizeData, d.normalizeData)
         gradientClip = try value(.gradientClip, d.gradientClip)
         accumulation = try value(.accumulation, d.accumulation)
         schedule = try named(.schedule, d.schedule)
@@ -190,6 +210,12 @@ extension TrainingConfiguration: Codable {
         try c.encode(labelDropout, forKey: .labelDropout)
         try c.encode(emaRate, forKey: .emaRate)
         try c.encode(emaWarmup, forKey: .emaWarmup)
+        try c.encode(emaBuffers, forKey: .emaBuffers)
+        try c.encode(loss.rawValue, forKey: .loss)
+        try c.encode(optimizer.rawValue, forKey: .optimizer)
+        try c.encode(weightDecay, forKey: .weightDecay)
+        try c.encode(adamEpsilon, forKey: .adamEpsilon)
+        try c.encode(normalizeData, forKey: .normalizeData)
         try c.encode(gradientClip, forKey: .gradientClip)
         try c.encode(accumulation, forKey: .accumulation)
         try c.encode(schedule.rawValue, forKey: .schedule)
@@ -205,5 +231,23 @@ extension TrainingConfiguration: Codable {
         try c.encode(evalEvery, forKey: .evalEvery)
         try c.encode(evalCount, forKey: .evalCount)
         try c.encode(evalFeatures, forKey: .evalFeatures)
+    }
+}
+
+extension TrainingConfiguration {
+    /// Why these settings cannot train together, naming the options (nil: they can). Checked by `train`
+    /// after a recipe and the explicit options are merged.
+    var combinationProblem: String? {
+        if schedule.isContinuous && sampler == .ddpm {
+            return "--sampler ddpm: the \(schedule.rawValue) schedule is continuous (t ~ U(0, 1)) and has no timesteps to step through; only --sampler ddim applies"
+        }
+        if schedule.isContinuous && eta != 0 { return "--eta \(eta): the \(schedule.rawValue) schedule's DDIM sampler is deterministic (η 0)" }
+        guard weightDecay >= 0, weightDecay.isFinite else { return "--weight-decay must not be negative, got \(weightDecay)" }
+        if optimizer == .adam && weightDecay != 0 {
+            return "--weight-decay \(weightDecay) is AdamW's decoupled weight decay: pass --optimizer adamw (Adam here has none)"
+        }
+        guard adamEpsilon > 0, adamEpsilon.isFinite else { return "--adam-epsilon must be positive, got \(adamEpsilon)" }
+        if emaBuffers && emaRate == 0 { return "--ema-buffers needs --ema-rate (the decay of the average)" }
+        return nil
     }
 }

@@ -15,14 +15,19 @@ final class TrainingRun {
     let ranks: MPIRankGroup
     let shard: ImageShard
     let allreducer: GradientAllreducer
-    /// EMA of the parameters (the step's), and a place to park the live weights while sampling with it.
+    /// EMA of the parameters (the step's), and a place to park the live weights while sampling with it;
+    /// likewise for the BatchNorm running statistics with --ema-buffers.
     let ema, parked: FloatBuffer?
+    let emaBuffers, parkedBuffers: FloatBuffer?
+    /// With --normalize-data: the training set's per-channel statistics (computed at the start, or the checkpoint's).
+    let normalization: DataNormalization?
     let sampler: DiffusionSampler
     let watchdog: CollectiveWatchdog
     /// The data this run trains on, as its checkpoints record them.
     let dataIdentity: DatasetIdentity
-    /// On rank 0: every rank's BatchNorm running statistics [W, n], and their average.
+    /// On rank 0: every rank's BatchNorm running statistics [W, n], and their average (and of their EMA).
     let rankBuffers, averagedBuffers: FloatBuffer?
+    let rankEMABuffers, averagedEMABuffers: FloatBuffer?
     private(set) var step = 0
     /// Rank 0's lock on the output directory, held until the process ends (nil on the other ranks).
     let directoryLock: RunDirectoryLock?
@@ -66,6 +71,9 @@ final class TrainingRun {
         // why 2 with guidance: guided sampling runs each batch twice through the model.
         model = architecture.build(info.sampleShape, max(c.batchSize, min(c.sampleCount, 64), c.guidance == nil ? 1 : 2),
                                    options: c.modelOptions, convolutions: c.convolutions)
+        if c.normalizeData && info.sampleShape.count != 3 {
+            throw RunFailure("--normalize-data: \(c.data) holds points of shape [\(info.sampleShape.map(String.init).joined(separator: ", "))], not images [C, H, W]; the normalisation is per image channel")
+        }
         if model.classCount == 0 && (c.guidance != nil || c.labelDropout > 0) {
             throw RunFailure("\(c.guidance != nil ? "--guidance" : "--label-dropout"): \(architecture.name) is not class-conditional (context-unet is)")
         }
@@ -90,21 +98,32 @@ final class TrainingRun {
         ranks = MPIRankGroup(communicator: communicator, allreducer: allreducer, watchdog: watchdog)
         trainer = TrainingStep(model: model, schedule: c.noiseSchedule, seed: c.seed, rank: communicator.rank,
                                batch: c.batchSize, ranks: ranks,
-                               options: .init(accumulation: c.accumulation, gradientClip: c.gradientClip, emaRate: c.emaRate, emaWarmup: c.emaWarmup))
+                               options: .init(accumulation: c.accumulation, gradientClip: c.gradientClip, emaRate: c.emaRate, emaWarmup: c.emaWarmup,
+                                              emaBuffers: c.emaBuffers, weightDecay: c.optimizer == .adamw ? c.weightDecay : 0,
+                                              adamEpsilon: c.adamEpsilon))
         trainer.loss.labelDropout = c.labelDropout
+        trainer.loss.lossFunction = c.loss
         ema = trainer.ema
         parked = c.emaRate > 0 ? FloatBuffer(count: model.parameters.count) : nil
+        emaBuffers = trainer.emaBuffers
+        parkedBuffers = emaBuffers.map { FloatBuffer(count: $0.count) }
         if c.syncBatchNorm { model.reduceStatistics = { [communicator] in communicator.allreduceSum($0, count: $1) } }
-        sampler = DiffusionSampler(model: model, schedule: trainer.loss.schedule, guidance: c.guidance)
         rankBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count * communicator.size) : nil
         averagedBuffers = communicator.isRoot ? FloatBuffer(count: model.buffers.count) : nil
+        rankEMABuffers = communicator.isRoot && emaBuffers != nil ? FloatBuffer(count: model.buffers.count * communicator.size) : nil
+        averagedEMABuffers = communicator.isRoot && emaBuffers != nil ? FloatBuffer(count: model.buffers.count) : nil
+        var resumedNormalization: DataNormalization?
         // A checkpoint whose arrays fail their checksums (or that cannot be read) is reported and the
         // next older one is tried; all ranks read the same files, so they all make the same choice.
         for file in candidates {
             do {
                 // On another number of ranks, new shards and streams (see README, "Resuming").
                 let sameRanks = file.metadata.configuration.worldSize == communicator.size
-                let state = try file.load(into: model, optimizer: trainer.optimizer, ema: ema, rank: sameRanks ? communicator.rank : nil)
+                let state = try file.load(into: model, optimizer: trainer.optimizer, ema: ema, emaBuffers: emaBuffers, rank: sameRanks ? communicator.rank : nil)
+                if c.normalizeData {
+                    guard let stored = try file.dataNormalization() else { throw IOError(path: file.path, "the run normalises its data (--normalize-data) but /data_normalization is missing") }
+                    resumedNormalization = stored
+                }
                 let continuity = try Self.dataContinuity(of: file, given: dataIdentity, resume: resume)
                 step = state.step
                 let r = communicator.rank
@@ -136,6 +155,8 @@ final class TrainingRun {
                 model.initialize(seed: c.seed)
                 trainer.optimizer.reset()
                 ema?.copy(from: model.parameters)
+                emaBuffers?.copy(from: model.buffers)
+                resumedNormalization = nil
                 if file === candidates.last, communicator.isRoot { note("no readable checkpoint; starting fresh") }
             }
         }
@@ -150,6 +171,17 @@ final class TrainingRun {
                 throw RunFailure("the ranks resumed from different checkpoints (steps \(Int(lowest)) to \(Int(highest))): a checkpoint in \(c.outputDirectory) could be read on some ranks and not on others")
             }
         }
+        // The statistics of a resumed run are the checkpoint's, never recomputed (the data may have moved on).
+        normalization = c.normalizeData ? resumedNormalization ?? Self.channelStatistics(of: shard, communicator: communicator) : nil
+        if let normalization {
+            let shape = info.sampleShape
+            normalization.normalize(shard.samples.pointer, count: shard.count, channels: shape[0], pixels: shape[1] * shape[2])
+            if communicator.isRoot && step == 0 {
+                let figures = zip(normalization.mean, normalization.standardDeviation).map { String(format: "%.4f ± %.4f", $0, $1) }
+                note("--normalize-data: per-channel μ ± σ of the training set on its [0, 1] scale: \(figures.joined(separator: ", "))")
+            }
+        }
+        sampler = DiffusionSampler(model: model, schedule: trainer.loss.schedule, guidance: c.guidance, normalization: normalization)
         // The feature network is checked (on rank 0: it alone evaluates) before anything is written.
         evaluator = communicator.isRoot && c.evalEvery > 0
             ? try ImageEvaluator(featuresPath: c.evalFeatures, referencePath: nil, referenceCount: 10000, log: note) : nil
@@ -242,19 +274,25 @@ final class TrainingRun {
         watchdog.guarding("gathering BatchNorm statistics for the checkpoint", step: step) {
             communicator.gather(model.buffers.pointer, count: count, into: rankBuffers?.pointer)
         }
+        if let emaBuffers {
+            watchdog.guarding("gathering the EMA of the BatchNorm statistics for the checkpoint", step: step) {
+                communicator.gather(emaBuffers.pointer, count: count, into: rankEMABuffers?.pointer)
+            }
+        }
         let mine = RankState(rng: trainer.loss.rng, epoch: shard.epoch, cursor: shard.cursor)
         let packed = watchdog.guarding("gathering RNG states and data positions for the checkpoint", step: step) {
             communicator.gather(mine.packed)
         }
         guard communicator.isRoot, let rankBuffers, let averagedBuffers else { return }
-        for i in 0..<count {
-            var sum = 0.0
-            for r in 0..<communicator.size { sum += Double(rankBuffers[r * count + i]) }
-            averagedBuffers[i] = Float(sum / Double(communicator.size))
+        Self.average(rankBuffers, ranks: communicator.size, into: averagedBuffers)
+        var emaBufferRows: (averaged: FloatBuffer, ranks: FloatBuffer)?
+        if let rankEMABuffers, let averagedEMABuffers {
+            Self.average(rankEMABuffers, ranks: communicator.size, into: averagedEMABuffers)
+            emaBufferRows = (averagedEMABuffers, rankEMABuffers)
         }
         let path = try Checkpoint.write(
             directory: configuration.outputDirectory, model: model, averagedBuffers: averagedBuffers, rankBuffers: rankBuffers,
-            optimizer: trainer.optimizer, ema: ema,
+            optimizer: trainer.optimizer, ema: ema, emaBuffers: emaBufferRows, normalization: normalization,
             metadata: .init(model: architecture, sampleShape: model.sampleShape, configuration: configuration, data: dataIdentity),
             contents: .init(step: step, learningRate: Double(configuration.learningRate(at: step - 1)), ranks: RankState.unpack(packed)),
             keep: configuration.keepCheckpoints)
@@ -263,11 +301,39 @@ final class TrainingRun {
     }
 
 
-    /// Runs `body` with the EMA weights in the model when enabled (the live ones parked meanwhile), and
-    /// the model back in train mode afterwards: how every sampling during training sees the model.
+    /// The mean over the ranks of rows [W, n] (in Double, rank order).
+    private static func average(_ rows: FloatBuffer, ranks: Int, into out: FloatBuffer) {
+        let count = out.count
+        for i in 0..<count {
+            var sum = 0.0
+            for r in 0..<ranks { sum += Double(rows[r * count + i]) }
+            out[i] = Float(sum / Double(ranks))
+        }
+    }
+
+    /// --normalize-data: the per-channel statistics of the whole training set, the same on every rank and
+    /// for any number of ranks: each rank sums its shard exactly (ChannelSums), one allreduce adds them.
+    static func channelStatistics(of shard: ImageShard, communicator: Communicator) -> DataNormalization {
+        let shape = shard.info.sampleShape
+        let levels = shard.info.elementType == "uint8" ? 255 : 65536
+        var sums = ChannelSums(channels: shape[0], levels: levels)
+        sums.add(shard.samples.pointer, count: shard.count, pixels: shape[1] * shape[2])
+        var packed = sums.packed
+        packed.withUnsafeMutableBufferPointer { communicator.allreduceSum($0.baseAddress!, count: $0.count) }
+        return ChannelSums(packed: packed, channels: shape[0], levels: levels).normalization
+    }
+
+    /// Runs `body` with the EMA weights (and, with --ema-buffers, the EMA of the running statistics) in the
+    /// model when enabled (the live ones parked meanwhile), and the model back in train mode afterwards:
+    /// how every sampling during training sees the model.
     private func withSamplingWeights<T>(_ body: () throws -> T) rethrows -> T {
         if let ema, let parked { parked.copy(from: model.parameters); model.parameters.copy(from: ema) }
-        defer { if let parked { model.parameters.copy(from: parked) }; model.training = true }
+        if let emaBuffers, let parkedBuffers { parkedBuffers.copy(from: model.buffers); model.buffers.copy(from: emaBuffers) }
+        defer {
+            if let parked { model.parameters.copy(from: parked) }
+            if let parkedBuffers { model.buffers.copy(from: parkedBuffers) }
+            model.training = true
+        }
         return try body()
     }
 

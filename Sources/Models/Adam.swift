@@ -3,8 +3,14 @@ import Tensor
 
 /// Adam (Kingma & Ba) over one flat parameter buffer, in PyTorch's exact order of operations:
 ///   m ← lerp(m, g, 1−β1);  v ← β2·v + (1−β2)·g²;  p ← p − (lr/(1−β1^k)) · m / (√v/√(1−β2^k) + ε)
+/// With a `weightDecay` W it is AdamW (Loshchilov & Hutter) in PyTorch's order: first p ← p·(1 − lr·W)
+/// (decoupled from the gradient and its moments), then the Adam step above; W = 0 is plain Adam, bit for bit.
+/// (Keras' AdamW decays the same way, p ← p − lr·W·p; its ε is added to √v before the bias correction,
+/// here after it, as PyTorch does: with ε 1e-7 the two differ only where √v̂ is of order ε.)
 public final class Adam {
     public let beta1, beta2, epsilon: Float
+    /// Decoupled weight decay W (AdamW), on every parameter; 0: Adam.
+    public var weightDecay: Float = 0
     /// First and second moments, the same layout as the parameters.
     public let firstMoment, secondMoment: FloatBuffer
     /// Updates applied so far (k above).
@@ -33,6 +39,7 @@ public final class Adam {
         let bias1 = 1 - Float(pow(Double(beta1), Double(step)))
         let bias2Root = Float((1 - pow(Double(beta2), Double(step))).squareRoot())
         let stepSize = learningRate / bias1
+        let keep = 1 - learningRate * weightDecay   // exactly 1 without decay
         let w1 = 1 - beta1, b2 = beta2, w2 = 1 - beta2, eps = epsilon
         let p = parameters.pointer, g = gradients.pointer, m = firstMoment.pointer, v = secondMoment.pointer
         let e = average?.values.pointer, we = 1 - (average?.decay ?? 1)
@@ -47,7 +54,7 @@ public final class Adam {
                 let mi = mOld + w1 * (gi - mOld)
                 let vi = vOld * b2 + w2 * gi * gi
                 store8(mi, m + i); store8(vi, v + i)
-                let pi = load8(p + i) - stepSize * (mi / (vi.squareRoot() / bias2Root + eps))
+                let pi = load8(p + i) * keep - stepSize * (mi / (vi.squareRoot() / bias2Root + eps))
                 store8(pi, p + i)
                 if let e { let ei = load8(e + i); store8(ei + we * (pi - ei), e + i) }
                 i += 8
@@ -57,7 +64,7 @@ public final class Adam {
                 let mi = m[i] + w1 * (gi - m[i])
                 let vi = v[i] * b2 + w2 * gi * gi
                 m[i] = mi; v[i] = vi
-                p[i] -= stepSize * (mi / (vi.squareRoot() / bias2Root + eps))
+                p[i] = p[i] * keep - stepSize * (mi / (vi.squareRoot() / bias2Root + eps))
                 if let e { e[i] += we * (p[i] - e[i]) }
                 i += 1
             }

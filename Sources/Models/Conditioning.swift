@@ -40,6 +40,17 @@ public final class Conditioning {
         deriveContinuousTime(totalTimesteps: schedule.continuousTimeDivisor, batch: batch)
     }
 
+    /// The integer step given with a continuous time t ∈ [0, 1] (for models that read `timesteps`):
+    /// ⌊1000·t⌋, at most 999 — t on the scale of a 1000-step schedule.
+    @inline(__always) public static func integerStep(forContinuousTime t: Double) -> Int32 { Int32(min(999, max(0, (1000 * t).rounded(.down)))) }
+
+    /// Sample n at time t of a continuous schedule whose noise rate there is `noise`: continuous = ν = noise²
+    /// (the noise variance the keras.io DDIM embeds), timesteps = `integerStep(forContinuousTime: t)`.
+    @inline(__always) public func setContinuousTime(_ t: Double, noise: Double, sample n: Int) {
+        continuous[n] = Float(noise * noise)
+        timesteps[n] = Self.integerStep(forContinuousTime: t)
+    }
+
     /// Every one of the first `batch` samples at step t of `schedule`.
     public func setTimestep(_ t: Int, of schedule: NoiseSchedule, batch: Int) {
         setTimestep(t, totalTimesteps: schedule.continuousTimeDivisor, batch: batch)

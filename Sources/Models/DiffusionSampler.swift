@@ -8,7 +8,12 @@ import Tensor
 ///   DDIM (Song et al.): over S evenly spaced timesteps, x0̂ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t,
 ///     x_prev = √ᾱ_prev·x0̂ + √(1−ᾱ_prev−σ²)·ε̂ + σ·z, σ = η·√((1−ᾱ_prev)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_prev),
 ///     with ᾱ_prev = 1 after the last step (the course's ᾱ_0).
-/// Both clamp images to [−1, 1] at the end (points of the toy sets are left as they are).
+///   DDIM of a continuous schedule (continuous-cosine, the keras.io DDIM; η must be 0), S steps: for
+///     s = 0..S−1: t = 1 − s/S, (n, g) = (noise, signal)(t), ε̂ = net(x, n²), x̂0 = (x − n·ε̂)/g,
+///     (n', g') = (noise, signal)(t − 1/S), x = g'·x̂0 + n'·ε̂; the result is the last x̂0.
+/// Both clamp images to [−1, 1] at the end (points of the toy sets are left as they are); with a
+/// `normalization` (a run trained with --normalize-data) they are de-normalised instead:
+/// clip(μ_c + σ_c·x, 0, 1) on the data's [0, 1] scale, returned in [−1, 1] like every sample.
 /// With `guidance` W (classifier-free guidance, Ho & Salimans), every ε̂ above is
 ///   ε̂ = ε̂_u + W·(ε̂_c − ε̂_u),
 /// ε̂_c conditioned on the labels and ε̂_u on none, both from one forward pass over the batch twice:
@@ -39,12 +44,17 @@ public final class DiffusionSampler {
     /// The timestep of every reverse step, and the class labels to sample (`Conditioning.noLabel`, the
     /// default, for unconditional samples): set `conditioning.labels` before `sample`.
     public let conditioning: Conditioning
+    /// The training data's per-channel statistics when the model was trained on normalised images.
+    public let normalization: DataNormalization?
 
-    public init(model: Denoiser, schedule: NoiseSchedule, guidance: Double? = nil) {
+    public init(model: Denoiser, schedule: NoiseSchedule, guidance: Double? = nil, normalization: DataNormalization? = nil) {
+        precondition(normalization == nil || (model.sampleShape.count == 3 && normalization!.mean.count == model.sampleShape[0]),
+                     "a data normalisation needs images with one mean per channel")
         precondition(guidance == nil || model.batchCapacity >= 2, "guided sampling runs the batch twice: capacity \(model.batchCapacity)")
         self.model = model
         self.schedule = schedule
         self.guidance = guidance
+        self.normalization = normalization
         batchCapacity = guidance == nil ? model.batchCapacity : model.batchCapacity / 2
         prediction = FloatBuffer(count: batchCapacity * model.sampleCount)
         noise = FloatBuffer(count: batchCapacity * model.sampleCount)
@@ -64,6 +74,7 @@ public final class DiffusionSampler {
         model.training = false
         switch method {
         case .ddpm(let variance):
+            precondition(!schedule.isContinuous, "DDPM ancestral sampling needs timesteps; \(schedule.kind.rawValue) has none (use DDIM)")
             for t in schedule.timestepRange.reversed() {
                 predictNoise(x, t: t, batch: batch)
                 let beta = schedule.betas[t], alphaBar = schedule.alphaBars[t]
@@ -76,6 +87,9 @@ public final class DiffusionSampler {
                 for i in 0..<count { x[i] = a * (x[i] - b * eps[i]) + sigma * z[i] }
                 onStep?(t, x)
             }
+        case .ddim(let steps, let eta) where schedule.isContinuous:
+            precondition(eta == 0, "continuous-cosine's DDIM sampler is deterministic (η 0), got η \(eta)")
+            sampleContinuous(x, batch: batch, steps: steps, onStep: onStep)
         case .ddim(let steps, let eta):
             let sequence = schedule.ddimTimesteps(steps: steps)
             for (k, t) in sequence.enumerated() {
@@ -93,18 +107,55 @@ public final class DiffusionSampler {
                 onStep?(t, x)
             }
         }
-        if model.sampleShape.count == 3 { for i in 0..<count { x[i] = min(max(x[i], -1), 1) } }
+        if let normalization {
+            normalization.denormalize(x, count: batch, channels: model.sampleShape[0], pixels: model.sampleCount / model.sampleShape[0])
+        } else if model.sampleShape.count == 3 {
+            for i in 0..<count { x[i] = min(max(x[i], -1), 1) }
+        }
+    }
+
+    /// The continuous schedule's DDIM (η 0): ends with x = the last x̂0. `onStep` sees step k = S−1−s.
+    private func sampleContinuous(_ x: UnsafeMutablePointer<Float>, batch: Int, steps: Int,
+                                  onStep: ((_ t: Int, _ x: UnsafePointer<Float>) -> Void)?) {
+        precondition(steps >= 1, "DDIM needs at least one step")
+        let count = batch * model.sampleCount, eps = prediction.pointer
+        for s in 0..<steps {
+            let t = 1 - Double(s) / Double(steps)
+            let (signal, noiseRate) = schedule.signalAndNoise(at: t)
+            predictNoise(x, time: t, noise: noiseRate, batch: batch)
+            let (nextSignal, nextNoise) = schedule.signalAndNoise(at: t - 1 / Double(steps))
+            let n = Float(noiseRate), g = Float(signal), g1 = Float(nextSignal), n1 = Float(nextNoise)
+            if s == steps - 1 {
+                for i in 0..<count { x[i] = (x[i] - n * eps[i]) / g }
+            } else {
+                for i in 0..<count {
+                    let x0 = (x[i] - n * eps[i]) / g
+                    x[i] = g1 * x0 + n1 * eps[i]
+                }
+            }
+            onStep?(steps - 1 - s, x)
+        }
     }
 
     private func predictNoise(_ x: UnsafePointer<Float>, t: Int, batch: Int) {
+        conditioning.setTimestep(t, of: schedule, batch: guidance == nil ? batch : 2 * batch)
+        predictNoiseAtSetTime(x, batch: batch)
+    }
+
+    /// ε̂ at time t of a continuous schedule whose noise rate there is `noise` (the model sees ν = noise²).
+    private func predictNoise(_ x: UnsafePointer<Float>, time t: Double, noise: Double, batch: Int) {
+        for n in 0..<(guidance == nil ? batch : 2 * batch) { conditioning.setContinuousTime(t, noise: noise, sample: n) }
+        predictNoiseAtSetTime(x, batch: batch)
+    }
+
+    /// ε̂ into `prediction`, with the time already in `conditioning` (for the doubled batch with guidance).
+    private func predictNoiseAtSetTime(_ x: UnsafePointer<Float>, batch: Int) {
         guard let guidance else {
-            conditioning.setTimestep(t, of: schedule, batch: batch)
             model.forward(input: x, conditioning: conditioning, output: prediction.pointer, batch: batch)
             return
         }
         let count = batch * model.sampleCount, both = guidedInput.pointer, out = guidedPrediction.pointer
         both.update(from: x, count: count); (both + count).update(from: x, count: count)
-        conditioning.setTimestep(t, of: schedule, batch: 2 * batch)
         model.forward(input: both, conditioning: conditioning, output: out, batch: 2 * batch)
         let w = Float(guidance), eps = prediction.pointer
         for i in 0..<count { eps[i] = out[count + i] + w * (out[i] - out[count + i]) }

@@ -7,11 +7,20 @@ import Foundation
 /// - course (ZOO §2): T+1 betas, t = 1...T, ᾱ_t = Π_{s=0..t}(1 − β_s) (the product starts at s = 0),
 ///   and index 0 is the clean image: ᾱ_0 := 1.
 /// Either way `alphaBar(before:)` of the first timestep is 1, so samplers need not know which.
+/// - continuous-cosine (ZOO §5, the keras.io DDIM of seed 001): no table of betas but a continuous time
+///   t ∈ [0, 1] with `signalAndNoise(at:)`; its tables are empty, `timesteps` is unused, training draws
+///   t ~ U(0, 1) and only the DDIM sampler applies (DiffusionLoss and DiffusionSampler ask `isContinuous`).
 public struct NoiseSchedule: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case linear, cosine, course
         case needleLinear = "needle-linear"
+        case continuousCosine = "continuous-cosine"
+
+        /// t ~ U(0, 1) and (signal, noise)(t) instead of T timesteps.
+        public var isContinuous: Bool { self == .continuousCosine }
     }
+    /// The kinds that are tables of T betas (every one but continuous-cosine).
+    public static let discreteKinds = Kind.allCases.filter { !$0.isContinuous }
     public let kind: Kind
     /// β and ᾱ by timestep: entries 0...lastTimestep (the course's index 0 is not a training timestep).
     public let betas: [Double]
@@ -48,14 +57,31 @@ public struct NoiseSchedule: Sendable {
         case .needleLinear:
             let scale = 1000 / Double(timesteps)
             betas = Self.numpyLinspace(from: scale * 1e-4, to: scale * 0.02, count: timesteps)
+        case .continuousCosine:
+            betas = []
         }
         var product = 1.0
         var alphaBars = betas.map { product *= 1 - $0; return product }
         firstTimestep = kind == .course ? 1 : 0
         // why: the course's ᾱ_0 is the clean image (its training and sampling never use t = 0).
         if kind == .course { alphaBars[0] = 1 }
+        if kind.isContinuous { alphaBars = [] }
         self.betas = betas
         self.alphaBars = alphaBars
+    }
+
+    public var isContinuous: Bool { kind.isContinuous }
+
+    /// The end angles of continuous-cosine: signal rate 0.95 at t = 0 (max_signal_rate), 0.02 at t = 1 (min_signal_rate).
+    public static let continuousCosineAngles = (start: acos(0.95), end: acos(0.02))
+
+    /// continuous-cosine at t ∈ [0, 1]: angle = acos(0.95) + t·(acos(0.02) − acos(0.95)), signal = cos(angle),
+    /// noise = sin(angle), so x_t = signal·x0 + noise·ε with signal² + noise² = 1; the network is given ν = noise².
+    public func signalAndNoise(at t: Double) -> (signal: Double, noise: Double) {
+        precondition(isContinuous, "signalAndNoise(at:) is continuous-cosine's; \(kind.rawValue) has timesteps")
+        let (start, end) = Self.continuousCosineAngles
+        let angle = start + t * (end - start)
+        return (cos(angle), sin(angle))
     }
 
     /// ᾱ of the step before t: ᾱ_{t−1}, and 1 before the first timestep (the clean image).
@@ -69,7 +95,9 @@ public struct NoiseSchedule: Sendable {
     /// The timesteps DDIM visits with S steps (at most T; more visit every timestep once), high to low:
     /// k·T/S for k = first..<first+S. From 0 the DDIM paper's spacing, (S−1)·T/S, …, T/S, 0; from 1 the
     /// course's, T, T − T/S, …, T/S (for S dividing T), whose last step lands on the clean ᾱ_0 = 1.
+    /// continuous-cosine: S−1, …, 0 (step k starts at time (k+1)/S and lands at k/S; any S).
     public func ddimTimesteps(steps: Int) -> [Int] {
+        if isContinuous { return Array((0..<max(steps, 1)).reversed()) }
         let s = min(max(steps, 1), timesteps)
         return (firstTimestep..<(firstTimestep + s)).map { $0 * timesteps / s }.reversed()
     }

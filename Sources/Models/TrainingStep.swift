@@ -6,8 +6,9 @@ import Tensor
 ///   random inputs (diffusion: t and ε), forward, loss, backward (the last one's gradients summed over the
 ///   ranks while backward runs) → sum the loss (and the stop requests) over the ranks → average: scale
 ///   1/(micro-batches · ranks) → skip the update if the loss or the gradient norm is not finite (rolling
-///   back BatchNorm's running statistics) → clip the global norm → Adam with the scale folded in, the
-///   EMA of the weights and the zeroing of the gradients in its pass.
+///   back BatchNorm's running statistics) → clip the global norm → Adam (or AdamW) with the scale folded in,
+///   the EMA of the weights and the zeroing of the gradients in its pass → the EMA of the BatchNorm running
+///   statistics (`emaBuffers`), with the same decay.
 /// Every rank makes the same decisions from the same summed values, so all skip, clip or stop together.
 public final class OptimizerStep<Objective: TrainingObjective> {
     public struct Options: Sendable {
@@ -18,8 +19,15 @@ public final class OptimizerStep<Objective: TrainingObjective> {
         public var emaRate = 0.0
         /// Ramp the decay up to `emaRate` (`emaDecay`).
         public var emaWarmup = false
-        public init(accumulation: Int = 1, gradientClip: Double = 0, emaRate: Double = 0, emaWarmup: Bool = false) {
+        /// Also average the model's buffers (BatchNorm running statistics) with the EMA's decay (`--ema-buffers`).
+        public var emaBuffers = false
+        /// AdamW's decoupled weight decay (0: Adam) and Adam's ε.
+        public var weightDecay = 0.0
+        public var adamEpsilon = 1e-8
+        public init(accumulation: Int = 1, gradientClip: Double = 0, emaRate: Double = 0, emaWarmup: Bool = false,
+                    emaBuffers: Bool = false, weightDecay: Double = 0, adamEpsilon: Double = 1e-8) {
             self.accumulation = accumulation; self.gradientClip = gradientClip; self.emaRate = emaRate; self.emaWarmup = emaWarmup
+            self.emaBuffers = emaBuffers; self.weightDecay = weightDecay; self.adamEpsilon = adamEpsilon
         }
     }
 
@@ -42,6 +50,8 @@ public final class OptimizerStep<Objective: TrainingObjective> {
     public let options: Options
     /// EMA of the parameters (when `emaRate` > 0).
     public let ema: FloatBuffer?
+    /// EMA of the buffers, ema ← d·ema + (1 − d)·buffers after every applied update (with `emaBuffers`).
+    public let emaBuffers: FloatBuffer?
     /// The micro-batch being trained on: filled by the caller's `loadBatch`.
     public let images: FloatBuffer
     public var labels: UnsafeMutablePointer<Int32> { loss.labels }
@@ -56,9 +66,12 @@ public final class OptimizerStep<Objective: TrainingObjective> {
 
     public init(objective: Objective, ranks: RankGroup, options: Options = Options()) {
         loss = objective; network = objective.trainable; self.ranks = ranks; self.options = options
-        optimizer = Adam(parameterCount: network.parameterTable.totalCount)
+        optimizer = Adam(parameterCount: network.parameterTable.totalCount, epsilon: Float(options.adamEpsilon))
+        optimizer.weightDecay = Float(options.weightDecay)
         ema = options.emaRate > 0 ? FloatBuffer(count: network.parameters.count) : nil
         ema?.copy(from: network.parameters)
+        emaBuffers = options.emaRate > 0 && options.emaBuffers ? FloatBuffer(count: network.buffers.count) : nil
+        emaBuffers?.copy(from: network.buffers)
         images = FloatBuffer(count: objective.inputCount)
         buffersBeforeStep = FloatBuffer(count: network.buffers.count)
         network.gradientsReady = { [unowned ranks] in ranks.gradientsFinal(from: $0) }
@@ -82,9 +95,15 @@ public final class OptimizerStep<Objective: TrainingObjective> {
             return Result(loss: meanLoss, gradientNorm: norm, applied: false, stop: stop)
         }
         if options.gradientClip > 0 && norm > options.gradientClip { scale *= Float(options.gradientClip / norm) }
-        let average = ema.map { ($0, Float(emaDecay(rate: options.emaRate, warmup: options.emaWarmup, update: optimizer.step + 1))) }
+        let decay = Float(emaDecay(rate: options.emaRate, warmup: options.emaWarmup, update: optimizer.step + 1))
+        let average = ema.map { ($0, decay) }
         optimizer.update(parameters: network.parameters, gradients: network.gradients, learningRate: learningRate, gradientScale: scale,
                          zeroGradients: true, average: average)
+        if let emaBuffers {
+            // avg += (1 − d)·(b − avg), the form the weights' EMA takes in Adam.update
+            let e = emaBuffers.pointer, b = network.buffers.pointer, w = 1 - decay
+            for i in 0..<emaBuffers.count { e[i] += w * (b[i] - e[i]) }
+        }
         gradientsAreZero = true
         return Result(loss: meanLoss, gradientNorm: norm, applied: true, stop: stop)
     }

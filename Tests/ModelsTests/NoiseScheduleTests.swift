@@ -8,7 +8,7 @@ import Tensor
 /// timesteps training draws and sampling visits, and DDPM's two variances. linear and cosine are checked
 /// against PyTorch in ScheduleAndAdamTests.
 @Suite struct NoiseScheduleTests {
-    static let kinds = NoiseSchedule.Kind.allCases
+    static let kinds = NoiseSchedule.discreteKinds
 
     @Test func courseScheduleHasTPlusOneBetasAndTheCleanImageAtIndexZero() {
         let s = NoiseSchedule(.course, timesteps: 500)

@@ -50,7 +50,7 @@ struct PrepareCommand: ParsableCommand {
               disttrain prepare --source npy --input x.npy --out x.h5 --channels 3
               disttrain prepare --source cifar10 --input cifar-10-batches-bin --out c.h5
               disttrain prepare --source two-moons --count 10000 --out moons.h5
-              disttrain prepare --source lenses --count 20000 --size 64 --seed 1 --out data/lenses-64.h5
+              disttrain prepare --source lenses --count 20000 --size 64 --seed 1 --out data/lenses-64.h5 --threads 2
             """)
 
     @Option(help: "Input kind: \(PrepareSource.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -96,6 +96,9 @@ struct PrepareCommand: ParsableCommand {
 
     @Option(help: "Noise standard deviation of a toy set, in output units (default 0.05).")
     var noise: Double?
+
+    @Option(help: "Threads generating --source lenses (the images do not depend on it).")
+    var threads: Int = 1
 
     @Option(help: "Seed of the toy sets, of the lenses and of the held-out shuffle.")
     var seed: UInt64 = 0
@@ -150,6 +153,8 @@ struct PrepareCommand: ParsableCommand {
             guard source == .lenses else { throw ValidationError("--size applies only to --source lenses (resample other images with --resize)") }
             guard (8...1024).contains(size) else { throw ValidationError("--size must be in 8…1024, got \(size)") }
         }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if threads > 1, source != .lenses { throw ValidationError("--threads applies only to --source lenses") }
         if let noise {
             guard source.toySet != nil else { throw ValidationError("--noise applies only to the toy sets (two-moons, swiss-roll, gaussian-mixture)") }
             guard noise >= 0, noise.isFinite else { throw ValidationError("--noise must be ≥ 0, got \(noise)") }
@@ -180,7 +185,7 @@ struct PrepareCommand: ParsableCommand {
         case .twoMoons, .swissRoll, .gaussianMixture:
             dataSource = .toy(source.toySet!, count: count ?? 10_000, noise: noise ?? 0.05, seed: seed)
         case .lenses:
-            dataSource = .lenses(count: count ?? 10_000, size: size ?? 64, seed: seed)
+            dataSource = .lenses(count: count ?? 10_000, size: size ?? 64, seed: seed, threads: threads)
         }
         var data = try dataSource.load()
         if source == .fashionMNIST { data.source = "Fashion-MNIST " + data.source }

@@ -417,7 +417,7 @@ public enum DatasetSource: Sendable {
     case emoji(String)
     case toy(ToySet, count: Int, noise: Double, seed: UInt64)
     /// Synthetic strong-lensing images (`LensSimulator`), with their parameters as /params.
-    case lenses(count: Int, size: Int, seed: UInt64)
+    case lenses(count: Int, size: Int, seed: UInt64, threads: Int = 1)
 
     public func load() throws -> DatasetContents {
         switch self {
@@ -427,7 +427,8 @@ public enum DatasetSource: Sendable {
         case .pngFolder(let folder): try PNGFolderReader.read(folder)
         case .emoji(let font): try EmojiFontReader.read(font)
         case .toy(let set, let count, let noise, let seed): try set.generate(count: count, noise: noise, seed: seed)
-        case .lenses(let count, let size, let seed): try LensSimulator.generate(count: count, size: size, seed: seed)
+        case .lenses(let count, let size, let seed, let threads):
+            try LensSimulator.generate(count: count, size: size, seed: seed, threads: threads)
         }
     }
 }

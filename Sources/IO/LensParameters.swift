@@ -72,7 +72,7 @@ public struct LensParameters: Sendable, Equatable {
     /// Uniform priors, lengths scaled by size/64 (the ranges below are at 64×64): θ_E 8…16; lens
     /// centre ±2 each; q 0.5…1; major axis 0…π; γ1, γ2 ±0.05 each; the source uniformly within
     /// 0.5 θ_E of the lens centre (inside or near the caustic: rings, arcs, quads and doubles), half-light
-    /// radius 1.5…4, n 0.5…2, q 0.4…1, angle 0…π, peak 0.3…0.8; lens light peak 0.2…0.6, half-light
+    /// radius 1.5…4, n 0.5…2, q 0.4…1, angle 0…π, peak 0.3…0.8; lens light peak 0.5…1, half-light
     /// radius 4…10, n 2…4, with the mass's q and angle; PSF σ 0.8…1.6; noise σ 0.004…0.016.
     public static func draw(image index: Int, size: Int, seed: UInt64) -> LensParameters {
         var generator = Philox(seed: seed, stream: stream(image: index))
@@ -96,7 +96,7 @@ public struct LensParameters: Sendable, Equatable {
             sourceX: lensX + offset * cos(direction), sourceY: lensY + offset * sin(direction),
             sourceRadius: uniform(1.5, 4) * scale, sourceIndex: uniform(0.5, 2), sourceAxisRatio: uniform(0.4, 1),
             sourceAngle: uniform(0, .pi), sourcePeak: uniform(0.3, 0.8),
-            lensLightPeak: uniform(0.2, 0.6), lensLightRadius: uniform(4, 10) * scale, lensLightIndex: uniform(2, 4),
+            lensLightPeak: uniform(0.5, 1), lensLightRadius: uniform(4, 10) * scale, lensLightIndex: uniform(2, 4),
             psfSigma: uniform(0.8, 1.6) * scale, noiseSigma: uniform(0.004, 0.016))
     }
 

@@ -47,23 +47,29 @@ public enum LensSimulator {
 
     /// `count` images of `size`×`size` drawn with `seed`: /images [N, 1, size, size] uint8 and the
     /// `params` table [N, P] float32 (columns `LensParameters.names`, also in the `param_names` attribute).
-    public static func generate(count: Int, size: Int, seed: UInt64) throws -> DatasetContents {
+    /// `threads` split the images into contiguous ranges; every image has its own random streams, so the
+    /// result does not depend on the thread count.
+    public static func generate(count: Int, size: Int, seed: UInt64, threads: Int = 1) throws -> DatasetContents {
         guard count >= 1 else { throw IOError("lenses: the image count must be at least 1, not \(count)") }
         guard size >= 8 else { throw IOError("lenses: the image size must be at least 8, not \(size)") }
+        guard threads >= 1 else { throw IOError("lenses: the thread count must be at least 1, not \(threads)") }
         let plane = size * size
         guard count <= (1 << 34) / plane else {
             throw IOError("lenses: \(count) images of \(size)×\(size) would need more than 16 GiB")
         }
         var pixels = [UInt8](repeating: 0, count: count * plane)
-        let columns = LensParameters.names.count
-        var params = [Float](repeating: 0, count: count * columns)
-        let renderer = LensRenderer(size: size)
+        var params = [Float](repeating: 0, count: count * LensParameters.names.count)
         pixels.withUnsafeMutableBufferPointer { out in
-            for i in 0..<count {
-                let p = LensParameters.draw(image: i, size: size, seed: seed)
-                for (k, value) in p.row.enumerated() { params[i * columns + k] = Float(value) }
-                var noise = Philox(seed: seed, stream: LensParameters.noiseStream(image: i))
-                renderer.render(p, noise: &noise, into: out.baseAddress! + i * plane)
+            params.withUnsafeMutableBufferPointer { table in
+                let output = LensOutput(pixels: out.baseAddress!, params: table.baseAddress!)
+                let parts = min(threads, count)
+                if parts == 1 {
+                    render(0..<count, size: size, seed: seed, into: output)
+                } else {
+                    DispatchQueue.concurrentPerform(iterations: parts) { t in
+                        render((count * t / parts)..<(count * (t + 1) / parts), size: size, seed: seed, into: output)
+                    }
+                }
             }
         }
         var data = DatasetContents(shape: [count, 1, size, size], pixels: .uint8(pixels), labels: nil,
@@ -72,6 +78,24 @@ public enum LensSimulator {
         data.attributes["param_names"] = "[" + LensParameters.names.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
         return data
     }
+
+    /// Images `range` (their parameters, then their pixels) into `output`.
+    private static func render(_ range: Range<Int>, size: Int, seed: UInt64, into output: LensOutput) {
+        let renderer = LensRenderer(size: size)
+        let plane = size * size, columns = LensParameters.names.count
+        for i in range {
+            let p = LensParameters.draw(image: i, size: size, seed: seed)
+            for (k, value) in p.row.enumerated() { output.params[i * columns + k] = Float(value) }
+            var noise = Philox(seed: seed, stream: LensParameters.noiseStream(image: i))
+            renderer.render(p, noise: &noise, into: output.pixels + i * plane)
+        }
+    }
+}
+
+/// why: the threads of `generate` write disjoint images and rows of these buffers, which Swift cannot prove.
+private struct LensOutput: @unchecked Sendable {
+    let pixels: UnsafeMutablePointer<UInt8>
+    let params: UnsafeMutablePointer<Float>
 }
 
 /// Renders `LensParameters` into `size`×`size` images; holds its scratch buffers, so reuse one per thread.

@@ -8,8 +8,9 @@ import Testing
         let dir = try BinaryRunner.temporaryDirectory("prepare-lenses")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var runs: [(images: [UInt8], params: [Float])] = []
-        for (name, seed) in [("a.h5", "2"), ("b.h5", "2"), ("c.h5", "3")] {
-            let r = try BinaryRunner.run(["prepare", "--source", "lenses", "--count", "12", "--size", "32", "--seed", seed, "--out", name], in: dir)
+        for (name, seed, threads) in [("a.h5", "2", "1"), ("b.h5", "2", "2"), ("c.h5", "3", "1")] {
+            let r = try BinaryRunner.run(["prepare", "--source", "lenses", "--count", "12", "--size", "32", "--seed", seed,
+                                          "--threads", threads, "--out", name], in: dir)
             #expect(r.status == 0, "\(r.stderr)")
             #expect(r.stdout.contains("prepared 12 images of shape [1, 32, 32] (uint8)"), "\(r.stdout)")
             let f = try HDF5File.open(dir + "/" + name)
@@ -30,6 +31,7 @@ import Testing
         (["--pad", "2"], "--pad does not apply to --source lenses"),
         (["--noise", "0.1"], "--noise applies only to the toy sets"),
         (["--input", "x"], "--input is not used by --source lenses"),
+        (["--threads", "0"], "--threads must be at least 1, got 0"),
     ])
     func badLensOptionsAreRefusedNamingTheOption(_ extra: [String], _ message: String) throws {
         let r = try BinaryRunner.run(["prepare", "--source", "lenses", "--out", "x.h5"] + extra)

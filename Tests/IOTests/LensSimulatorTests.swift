@@ -148,6 +148,9 @@ import IO
         for i in 0..<6 {
             #expect(Array(params[i * columns..<(i + 1) * columns]) == LensParameters.draw(image: i, size: 32, seed: 5).row.map(Float.init))
         }
+        // The thread count changes nothing.
+        let threaded = try LensSimulator.generate(count: 6, size: 32, seed: 5, threads: 4)
+        #expect(threaded.pixels == a.pixels && threaded.sampleTables == a.sampleTables)
         let longer = try LensSimulator.generate(count: 7, size: 32, seed: 5)
         guard case .uint8(let short) = a.pixels, case .uint8(let long) = longer.pixels else { Issue.record("not uint8"); return }
         #expect(Array(long.prefix(short.count)) == short)

@@ -12,9 +12,12 @@ enum PrepareSource: String, CaseIterable, ExpressibleByArgument {
     case twoMoons = "two-moons"
     case swissRoll = "swiss-roll"
     case gaussianMixture = "gaussian-mixture"
+    case lenses
 
     var toySet: ToySet? { ToySet(rawValue: rawValue) }
     var isImages: Bool { toySet == nil }
+    /// Generated from --count and --seed rather than read from --input.
+    var isGenerated: Bool { toySet != nil || self == .lenses }
 }
 
 enum ChannelLayoutOption: String, CaseIterable, ExpressibleByArgument {
@@ -24,7 +27,7 @@ enum ChannelLayoutOption: String, CaseIterable, ExpressibleByArgument {
 struct PrepareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prepare",
-        abstract: "Convert images (Fashion-MNIST, IDX, .npy, CIFAR-10 binary, a PNG folder, an emoji font) or a 2-D toy set into a dataset file.",
+        abstract: "Convert images (Fashion-MNIST, IDX, .npy, CIFAR-10 binary, a PNG folder, an emoji font) into a dataset file, or generate one (2-D toy sets, strong-lensing images).",
         discussion: """
             Writes /images [N, C, H, W] (uint8, or float32 for .npy float data in [−1, 1]; [N, 2] float32 for \
             toy points), /labels [N] int64 when the source has labels, and the attributes format, version, source \
@@ -36,6 +39,10 @@ struct PrepareCommand: ParsableCommand {
             A PNG folder of class subfolders gets /labels (the sorted subfolder names are 0…K−1) and their names \
             in the class_names attribute. The emoji source reads the PNG bitmap glyphs of a colour font (CBDT), \
             composited on white and centred on squares.
+            The lenses source simulates --count gray --size×--size images of galaxy–galaxy strong lensing (a singular \
+            isothermal ellipsoid with external shear, an elliptical Sérsic source, Sérsic lens light, a Gaussian PSF, \
+            noise; parameters drawn per image from --seed) and stores each image's parameters as /params [N, P] float32, \
+            the column names in the param_names attribute (README "Strong-lensing images").
             Examples:
               disttrain prepare     (Fashion-MNIST → data/fashion-mnist-32.h5)
               disttrain prepare --pad 0 --out data/fashion-mnist-28.h5     (native 28×28)
@@ -43,6 +50,7 @@ struct PrepareCommand: ParsableCommand {
               disttrain prepare --source npy --input x.npy --out x.h5 --channels 3
               disttrain prepare --source cifar10 --input cifar-10-batches-bin --out c.h5
               disttrain prepare --source two-moons --count 10000 --out moons.h5
+              disttrain prepare --source lenses --count 20000 --size 64 --seed 1 --out data/lenses-64.h5 --threads 2
             """)
 
     @Option(help: "Input kind: \(PrepareSource.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -80,13 +88,19 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: ArgumentHelp("File for the held-out images (default: --out with -heldout before .h5).", valueName: "path"))
     var heldoutOut: String?
 
-    @Option(help: "Number of points of a toy set (default 10000).")
+    @Option(help: "Number of points of a toy set, or of images of --source lenses (default 10000).")
     var count: Int?
+
+    @Option(help: ArgumentHelp("Side S of the S×S images of --source lenses (default 64; at least 8, a multiple of 8 suits the U-Nets).", valueName: "S"))
+    var size: Int?
 
     @Option(help: "Noise standard deviation of a toy set, in output units (default 0.05).")
     var noise: Double?
 
-    @Option(help: "Seed of the toy sets and of the held-out shuffle.")
+    @Option(help: "Threads generating --source lenses (the images do not depend on it).")
+    var threads: Int = 1
+
+    @Option(help: "Seed of the toy sets, of the lenses and of the held-out shuffle.")
     var seed: UInt64 = 0
 
     func validate() throws {
@@ -100,14 +114,19 @@ struct PrepareCommand: ParsableCommand {
             }
         case .cifar10:
             guard !input.isEmpty else { throw ValidationError("--input: --source cifar10 needs batch files or a directory of data_batch_*.bin") }
-        case .twoMoons, .swissRoll, .gaussianMixture:
-            guard input.isEmpty else { throw ValidationError("--input is not used by --source \(name) (a generated toy set)") }
+        case .twoMoons, .swissRoll, .gaussianMixture, .lenses:
+            guard input.isEmpty else { throw ValidationError("--input is not used by --source \(name) (a generated set)") }
         }
         if labels != nil, source != .fashionMNIST, source != .idx {
             throw ValidationError("--labels is only for --source fashion-mnist or idx, not \(name)")
         }
         if out == nil, source != .fashionMNIST { throw ValidationError("--out is required for --source \(name)") }
         if let out, out.isEmpty { throw ValidationError("--out must not be empty") }
+        if source == .lenses {
+            // why: /params holds lengths in pixels of the simulated size; padding or resampling would falsify them.
+            if pad != nil { throw ValidationError("--pad does not apply to --source lenses (its /params are in pixels; choose --size)") }
+            if resize != nil { throw ValidationError("--resize does not apply to --source lenses (its /params are in pixels; use --size)") }
+        }
         if let pad {
             guard source.isImages else { throw ValidationError("--pad does not apply to --source \(name) (2-D points)") }
             guard (0...4096).contains(pad) else { throw ValidationError("--pad must be in 0…4096, got \(pad)") }
@@ -127,11 +146,17 @@ struct PrepareCommand: ParsableCommand {
             if heldoutOut == outputPath { throw ValidationError("--heldout-out must differ from --out (\(heldoutOut))") }
         }
         if let count {
-            guard !source.isImages else { throw ValidationError("--count applies only to the toy sets (two-moons, swiss-roll, gaussian-mixture)") }
+            guard source.isGenerated else { throw ValidationError("--count applies only to the generated sets (two-moons, swiss-roll, gaussian-mixture, lenses)") }
             guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
         }
+        if let size {
+            guard source == .lenses else { throw ValidationError("--size applies only to --source lenses (resample other images with --resize)") }
+            guard (8...1024).contains(size) else { throw ValidationError("--size must be in 8…1024, got \(size)") }
+        }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if threads > 1, source != .lenses { throw ValidationError("--threads applies only to --source lenses") }
         if let noise {
-            guard !source.isImages else { throw ValidationError("--noise applies only to the toy sets (two-moons, swiss-roll, gaussian-mixture)") }
+            guard source.toySet != nil else { throw ValidationError("--noise applies only to the toy sets (two-moons, swiss-roll, gaussian-mixture)") }
             guard noise >= 0, noise.isFinite else { throw ValidationError("--noise must be ≥ 0, got \(noise)") }
         }
     }
@@ -159,6 +184,8 @@ struct PrepareCommand: ParsableCommand {
             dataSource = .emoji(font)
         case .twoMoons, .swissRoll, .gaussianMixture:
             dataSource = .toy(source.toySet!, count: count ?? 10_000, noise: noise ?? 0.05, seed: seed)
+        case .lenses:
+            dataSource = .lenses(count: count ?? 10_000, size: size ?? 64, seed: seed, threads: threads)
         }
         var data = try dataSource.load()
         if source == .fashionMNIST { data.source = "Fashion-MNIST " + data.source }

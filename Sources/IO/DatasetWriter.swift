@@ -23,6 +23,9 @@ public struct DatasetContents: Sendable {
     public var source: String
     /// Further string attributes stored on "/" (e.g. `class_names`).
     public var attributes: [String: String] = [:]
+    /// Further float32 datasets of one row per sample, stored as [N, K] and split with the images
+    /// (e.g. `params` of the lens simulator); the transforms leave them as they are.
+    public var sampleTables: [String: [Float]] = [:]
 
     public init(shape: [Int], pixels: Pixels, labels: [Int64]?, source: String) {
         precondition(shape.count == 2 || shape.count == 4, "DatasetContents: shape \(shape) is neither [N, D] nor [N, C, H, W]")
@@ -260,6 +263,9 @@ public enum DatasetWriter {
         let d = try transform(data, pad: options.pad, channels: options.channels, resize: options.resize)
         let n = d.count
         guard n > 0 else { throw IOError("\(d.source): holds no samples") }
+        for (name, values) in d.sampleTables where values.isEmpty || values.count % n != 0 {
+            throw IOError("\(d.source): table \(name) has \(values.count) values, not a row per sample of \(n)")
+        }
         let heldout = heldoutCount(fraction: f, of: n)
         guard heldout < n else {
             throw IOError(path: out, "held-out fraction \(f) of \(n) samples leaves none for training")
@@ -332,6 +338,10 @@ public enum DatasetWriter {
             case .float32(let v): try file.write("images", select(v, rows: rows, rowSize: rowSize), shape: [count] + sampleShape)
             }
             if let labels = d.labels { try file.write("labels", select(labels, rows: rows, rowSize: 1), shape: [count]) }
+            for (name, values) in d.sampleTables.sorted(by: { $0.key < $1.key }) {
+                let columns = values.count / d.count
+                try file.write(name, select(values, rows: rows, rowSize: columns), shape: [count, columns])
+            }
             try file.setAttribute("format", format)
             try file.setAttribute("version", version)
             try file.setAttribute("source", d.source)
@@ -406,6 +416,8 @@ public enum DatasetSource: Sendable {
     /// A colour emoji font's PNG bitmap glyphs (CBDT), on white, centred on squares.
     case emoji(String)
     case toy(ToySet, count: Int, noise: Double, seed: UInt64)
+    /// Synthetic strong-lensing images (`LensSimulator`), with their parameters as /params.
+    case lenses(count: Int, size: Int, seed: UInt64, threads: Int = 1)
 
     public func load() throws -> DatasetContents {
         switch self {
@@ -415,6 +427,8 @@ public enum DatasetSource: Sendable {
         case .pngFolder(let folder): try PNGFolderReader.read(folder)
         case .emoji(let font): try EmojiFontReader.read(font)
         case .toy(let set, let count, let noise, let seed): try set.generate(count: count, noise: noise, seed: seed)
+        case .lenses(let count, let size, let seed, let threads):
+            try LensSimulator.generate(count: count, size: size, seed: seed, threads: threads)
         }
     }
 }

@@ -57,7 +57,7 @@ struct ModelSizeOptions: ParsableArguments {
     var features: Int?
     @Option(help: "context-unet: n_cfeat, the length of the one-hot class vector (at least the data's number of classes). Default 10.")
     var contextFeatures: Int?
-    @Option(help: "needle-unet: channels c_0,…,c_L, increasing, e.g. 32,64,128 (H and W divisible by 2^L). Default 64,128,256,512,1024.",
+    @Option(help: "needle-unet: channels c_0,…,c_L, increasing, e.g. 32,64,128 (H and W divisible by 2^L). Default 64,128,256,512,1024. ddim-unet: widths w_0,…,w_L, the last the bottleneck's (H and W divisible by 2^L). Default 32,64,96,128.",
             transform: { text in
                 let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
                 guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
@@ -68,9 +68,12 @@ struct ModelSizeOptions: ParsableArguments {
     var channels: [Int]?
     @Option(help: "needle-unet: the sinusoidal time-embedding width d (even, at least 4). Default 32.")
     var timeDim: Int?
+    @Option(help: "ddim-unet: residual blocks in each down block, up block and the bottleneck (at least 1). Default 2.")
+    var blockDepth: Int?
 
     var options: ModelOptions {
-        ModelOptions(features: features, contextFeatures: contextFeatures, channels: channels, timeDimension: timeDim)
+        ModelOptions(features: features, contextFeatures: contextFeatures, channels: channels, timeDimension: timeDim,
+                     blockDepth: blockDepth)
     }
 }
 

@@ -113,7 +113,7 @@ extension Array where Element == ConvolutionPlanEntry {
 
 extension ModelArchitecture {
     /// The registry: every model `train`, `sample`, `predict`, `bench`, `models` and checkpoints know.
-    public static let all: [ModelArchitecture] = [.mlp, .cnn, .cnnLarge, .cnnTiny, .contextUnet, .needleUNet]
+    public static let all: [ModelArchitecture] = [.mlp, .cnn, .cnnLarge, .cnnTiny, .contextUnet, .needleUNet, .ddimUNet]
 
     public static func named(_ name: String) -> ModelArchitecture? { all.first { $0.name == name } }
 

@@ -6,8 +6,7 @@ import Tensor
 
 /// The model zoo's kernels against PyTorch 2.13 CPU (Tests/Fixtures/zoo-kernels.h5, made by
 /// Tests/Fixtures/generate/zoo_kernels.py): forward values and every gradient. The file stores NCHW; the
-/// kernels run on CNHW, so inputs are converted on the way in and results on the way out. The file's
-/// bilinear (align_corners=False) group waits for its Swift kernel.
+/// kernels run on CNHW, so inputs are converted on the way in and results on the way out.
 @Suite struct ZooKernelGoldenTests {
     let file: HDF5File
     init() throws { file = try Golden.open("zoo-kernels.h5") }
@@ -141,6 +140,22 @@ import Tensor
         expectClose(toNCHW(gx, batch: n, channels: cin, plane: plane), try read("\(group)/grad_x"), "\(group) grad_x")
         expectClose(gw, try read("\(group)/grad_weight"), "\(group) grad_weight")
         expectClose(gb, try read("\(group)/grad_bias"), "\(group) grad_bias")
+    }
+
+    // MARK: upsampling
+
+    /// The DDIM U-Net's bilinear ×2 with align_corners=False; every plane is independent, so the
+    /// NCHW file is read as N·C planes directly.
+    @Test func halfPixelBilinearUpsamplingAndGradientMatchPyTorch() throws {
+        let xs = try shape("upsample_bilinear/x"), planes = xs[0] * xs[1]
+        #expect(try shape("upsample_bilinear/y") == [xs[0], xs[1], 2 * xs[2], 2 * xs[3]])
+        var y = [Float](repeating: .nan, count: planes * 4 * xs[2] * xs[3])
+        upsampleBilinearHalfPixel2xForward(output: &y, input: try read("upsample_bilinear/x"), planes: planes, height: xs[2], width: xs[3])
+        expectClose(y, try read("upsample_bilinear/y"), "upsample_bilinear y")
+        var gx = [Float](repeating: 0, count: planes * xs[2] * xs[3])
+        upsampleBilinearHalfPixel2xBackward(inputGrad: &gx, outputGrad: try read("upsample_bilinear/gy"), planes: planes,
+                                            height: xs[2], width: xs[3])
+        expectClose(gx, try read("upsample_bilinear/grad_x"), "upsample_bilinear grad_x")
     }
 
     // MARK: pooling

@@ -6,7 +6,7 @@ Run by hand, never by the tests (see README.md beside this file):
     python zoo_models.py --out Tests/Fixtures/zoo-models.h5   # draw the inputs, compute, write
     python zoo_models.py --check Tests/Fixtures/zoo-models.h5 # recompute a file's outputs from its own inputs
 
-Small instances of ContextUnet (ZOO.md §2) and the needle UNet (ZOO.md §3), the modules of
+Small instances of ContextUnet (ZOO.md §2), the needle UNet (ZOO.md §3) and the DDIM U-Net (ZOO.md §5), the modules of
 zoo_modules.py: every layer kind and code path of the big instances, at a fraction of their size. Each
 group holds one train-mode forward and backward and the eval-mode forward after it: params/ and
 buffers/ (the state_dict without num_batches_tracked), the inputs, y, gy, grads/ = d(sum(y * gy))/dparam,
@@ -23,7 +23,7 @@ import torch.nn as nn
 
 # why import: one writer, one checker and one set of conventions for all golden files.
 from kernels import Arrays, KernelGroup, as_numpy, as_tensor, main, saved_state
-from zoo_modules import ContextUnet, NeedleUNet, batchnorm_layers, buffer_count, parameter_count
+from zoo_modules import ContextUnet, DDIMUNet, NeedleUNet, batchnorm_layers, buffer_count, parameter_count
 
 GENERATOR = "Tests/Fixtures/generate/zoo_models.py"
 
@@ -44,7 +44,8 @@ def perturb_norms(model: nn.Module) -> None:
     so that a model which ignored one of them fails. Draws from the stream, in module order."""
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+            # (affine=False norms have no weight: skipping them draws nothing, so earlier groups are unchanged)
+            if isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)) and module.weight is not None:
                 module.weight.copy_(1 + 0.1 * torch.randn_like(module.weight))
                 module.bias.copy_(0.1 * torch.randn_like(module.bias))
             if isinstance(module, nn.BatchNorm2d):
@@ -70,9 +71,11 @@ def biases_removed_by_a_norm(model: nn.Module) -> list[str]:
 
 
 def model_group(name: str, configuration: dict, build: Callable[[], nn.Module], shape: tuple,
-                draw_conditioning: Callable[[], dict[str, torch.Tensor]], forward_inputs: list[str]) -> KernelGroup:
+                draw_conditioning: Callable[[], dict[str, torch.Tensor]], forward_inputs: list[str],
+                perturb: Callable[[nn.Module], None] = perturb_norms) -> KernelGroup:
     """One whole-model group. `draw_conditioning` gives the inputs besides x (t, and labels and c);
-    `forward_inputs` names the model's forward arguments in order."""
+    `forward_inputs` names the model's forward arguments in order; `perturb` moves the drawn parameters
+    and buffers off their initial values (by default the norms')."""
     reference = build()  # only for names and counts (drawn before GROUPS' stream starts)
     bn_names = batchnorm_layers(reference)
     attributes = {key: attribute(value) for key, value in configuration.items()}
@@ -85,7 +88,7 @@ def model_group(name: str, configuration: dict, build: Callable[[], nn.Module], 
 
     def draw() -> dict[str, torch.Tensor]:
         model = build()  # PyTorch's default initialisation, from the common stream
-        perturb_norms(model)
+        perturb(model)
         state = saved_state(model)
         inputs = {f"params/{n}": p.detach().clone() for n, p in model.named_parameters()}
         inputs |= {f"buffers/{n}": state[n].clone() for n in state if f"params/{n}" not in inputs}
@@ -164,12 +167,34 @@ def needle_unet_group(name: str, in_channels: int, channels: tuple, time_dim: in
         lambda: {"t": torch.tensor(steps, dtype=torch.int64)}, ["x", "t"])
 
 
+# MARK: DDIM residual U-Net (ZOO.md §5)
+
+def perturb_ddim(model: nn.Module) -> None:
+    """The norms' running stats as perturb_norms moves them, then output_conv from its zero initialisation to
+    PyTorch's default U(±1/√fan_in): with a zero output_conv every gradient but its own would be 0."""
+    perturb_norms(model)
+    model.output_conv.reset_parameters()
+
+
+def ddim_unet_group(name: str, in_channels: int, widths: tuple, block_depth: int, height: int,
+                    noise_variances: list[float]) -> KernelGroup:
+    return model_group(
+        name, {"model": "DDIMUNet", "in_channels": in_channels, "widths": ",".join(map(str, widths)),
+               "block_depth": block_depth, "height": height},
+        lambda: DDIMUNet(in_channels, widths, block_depth), (len(noise_variances), in_channels, height, height),
+        # Chosen, not drawn: ν at the continuous cosine schedule's ends (0.0975 = 1 − 0.95², 0.9996 = 1 − 0.02²),
+        # and one between.
+        lambda: {"noise_variance": torch.tensor(noise_variances, dtype=torch.float32)}, ["x", "noise_variance"],
+        perturb=perturb_ddim)
+
+
 # The order in which the groups draw from the stream: append new groups at the end.
 GROUPS = [
     context_unet_group("context_unet", 3, 16, 5, 16, steps=[17, 250, 499], labels=[2, -1, 4]),
     # 28×28: AvgPool2d(7) and up0's ConvTranspose2d k = s = 7
     context_unet_group("context_unet_28", 1, 8, 10, 28, steps=[1, 333], labels=[7, -1]),
     needle_unet_group("needle_unet", 3, (8, 16, 32), 16, 16, steps=[0, 150, 299]),
+    ddim_unet_group("ddim_unet", 1, (8, 16, 24, 32), 2, 16, noise_variances=[0.0975, 0.5, 0.9996]),
 ]
 
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""PyTorch modules for two models of the zoo, written exactly from /work/shared/ZOO.md §2 and §3.
+"""PyTorch modules for three models of the zoo, written exactly from /work/shared/ZOO.md §2, §3 and §5.
 
     python zoo_modules.py   # print and assert every instance's counts against ZOO.md §0's table
 
-`ContextUnet` (seed 002, the DeepLearning.AI course's network) and `NeedleUNet` (seed 003, the needle
-framework's U-Net). Their state_dict keys are the names the Swift models use; zoo_models.py imports
+`ContextUnet` (seed 002, the DeepLearning.AI course's network), `NeedleUNet` (seed 003, the needle
+framework's U-Net) and `DDIMUNet` (seed 001, keras.io's DDIM residual U-Net). Their state_dict keys are the names the Swift models use; zoo_models.py imports
 them to write Tests/Fixtures/zoo-models.h5. The modules are built in the order the originals build
 theirs, so that PyTorch's default initialisation draws from the seed in the same order.
 """
+import math
 import sys
 
 import torch
@@ -182,6 +183,98 @@ class NeedleUNet(nn.Module):
         return self.output(x)
 
 
+# MARK: DDIM residual U-Net (ZOO.md §5)
+
+EMBEDDING_FREQUENCIES = 16  # keras.io's embedding_dims 32: 16 sines, 16 cosines
+EMBEDDING_MAX_FREQUENCY = 1000.0
+
+
+def noise_variance_embedding(noise_variance: torch.Tensor) -> torch.Tensor:
+    """[N, 32, 1, 1]: sin(ω ν) then cos(ω ν), ω_k = 2π f_k, f_k = exp(linspace(ln 1, ln 1000, 16))_k.
+    ω is worked out in float64 and rounded to float32 once; ω·ν is a float32 product (the Swift kernel
+    rounds in the same places: at the top frequency the angle's float32 ulp is 5e-4)."""
+    frequencies = torch.exp(torch.linspace(math.log(1.0), math.log(EMBEDDING_MAX_FREQUENCY), EMBEDDING_FREQUENCIES,
+                                           dtype=torch.float64))
+    angular_speeds = (2 * math.pi * frequencies).to(torch.float32).reshape(1, -1, 1, 1)
+    angle = angular_speeds * noise_variance.to(torch.float32).reshape(-1, 1, 1, 1)
+    return torch.cat((torch.sin(angle), torch.cos(angle)), 1)
+
+
+class DDIMResidualBlock(nn.Module):
+    """s = x if i == w else skip(x) (1x1); conv2(SiLU(conv1(norm(x)))) + s, norm = BatchNorm2d(i) without affine."""
+
+    def __init__(self, in_channels: int, width: int):
+        super().__init__()
+        if in_channels != width:
+            self.skip = nn.Conv2d(in_channels, width, 1)
+        else:
+            self.skip = None
+        # Keras BatchNormalization(center=False, scale=False): eps 1e-3, momentum 0.99 = PyTorch's 0.01
+        self.norm = nn.BatchNorm2d(in_channels, eps=1e-3, momentum=0.01, affine=False)
+        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x if self.skip is None else self.skip(x)
+        return self.conv2(F.silu(self.conv1(self.norm(x)))) + s
+
+
+class DDIMDownBlock(nn.Module):
+    def __init__(self, in_channels: int, width: int, depth: int):
+        super().__init__()
+        self.residuals = nn.ModuleList(DDIMResidualBlock(in_channels if j == 0 else width, width) for j in range(depth))
+
+    def forward(self, x: torch.Tensor, skips: list) -> torch.Tensor:
+        for residual in self.residuals:
+            x = residual(x)
+            skips.append(x)
+        return F.avg_pool2d(x, 2)
+
+
+class DDIMUpBlock(nn.Module):
+    def __init__(self, in_channels: int, width: int, depth: int):
+        super().__init__()
+        # residual 0 sees the upsampled map and the last skip; the others their predecessor's output and a skip
+        self.residuals = nn.ModuleList(DDIMResidualBlock((in_channels if j == 0 else width) + width, width)
+                                       for j in range(depth))
+
+    def forward(self, x: torch.Tensor, skips: list) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        for residual in self.residuals:
+            x = residual(torch.cat((x, skips.pop()), 1))
+        return x
+
+
+class DDIMUNet(nn.Module):
+    """ε̂ = net(x, ν): x [N, C, H, W] with H, W divisible by 2^L; ν the noise variance, float [N] or [N, 1, 1, 1]."""
+
+    def __init__(self, in_channels: int, widths: tuple = (32, 64, 96, 128), block_depth: int = 2):
+        super().__init__()
+        self.widths, self.block_depth = tuple(widths), block_depth
+        self.input_conv = nn.Conv2d(in_channels, widths[0], 1)
+        inputs = [widths[0] + 2 * EMBEDDING_FREQUENCIES] + list(widths[:-2])
+        self.down_blocks = nn.ModuleList(DDIMDownBlock(i, w, block_depth) for i, w in zip(inputs, widths[:-1]))
+        self.bottleneck = nn.ModuleList(DDIMResidualBlock(widths[-2] if j == 0 else widths[-1], widths[-1])
+                                        for j in range(block_depth))
+        ups = list(reversed(widths[:-1]))
+        self.up_blocks = nn.ModuleList(DDIMUpBlock(i, w, block_depth) for i, w in zip([widths[-1]] + ups[:-1], ups))
+        self.output_conv = nn.Conv2d(widths[0], in_channels, 1)
+        nn.init.zeros_(self.output_conv.weight)  # keras.io: kernel_initializer="zeros" (and a zero bias)
+        nn.init.zeros_(self.output_conv.bias)
+
+    def forward(self, x: torch.Tensor, noise_variance: torch.Tensor) -> torch.Tensor:
+        e = noise_variance_embedding(noise_variance).expand(-1, -1, x.shape[2], x.shape[3])  # nearest ×H, ×W of 1×1
+        x = torch.cat((self.input_conv(x), e), 1)
+        skips = []
+        for down in self.down_blocks:
+            x = down(x, skips)
+        for residual in self.bottleneck:
+            x = residual(x)
+        for up in self.up_blocks:
+            x = up(x, skips)
+        return self.output_conv(x)
+
+
 # MARK: Counts (ZOO.md §0)
 
 def parameter_count(model: nn.Module) -> int:
@@ -228,12 +321,15 @@ def macs_per_image(model: nn.Module, *inputs: torch.Tensor) -> int:
 
 
 def instances() -> list[tuple[str, nn.Module, tuple, dict]]:
-    """ZOO.md §0's rows for these two models: name, module, one image's inputs, the table's numbers."""
+    """ZOO.md §0's rows for these models: name, module, one image's inputs, the table's numbers."""
     def context(c: int, h: int, n_cfeat: int) -> tuple:
         return torch.randn(1, c, h, h), torch.tensor([0.5]), torch.zeros(1, n_cfeat)
 
     def needle(c: int, h: int) -> tuple:
         return torch.randn(1, c, h, h), torch.tensor([7])
+
+    def ddim(c: int, h: int) -> tuple:
+        return torch.randn(1, c, h, h), torch.tensor([0.5])
 
     return [
         ("context_unet", ContextUnet(3, 64, 5, 16), context(3, 16, 5),
@@ -247,6 +343,10 @@ def instances() -> list[tuple[str, nn.Module, tuple, dict]]:
         # ZOO.md §0's note: the seed notebook's size
         ("needle_unet_small@128", NeedleUNet(3, (32, 64, 128), 16), needle(3, 128),
          dict(params=596_787, buffers=1_152, bn=8, macs=2_339_377_920)),
+        ("ddim_unet", DDIMUNet(1), ddim(1, 64),
+         dict(params=1_950_497, buffers=2_880, bn=14, macs=1_141_374_976)),
+        ("ddim_unet_rgb", DDIMUNet(3), ddim(3, 64),
+         dict(params=1_950_627, buffers=2_880, bn=14, macs=1_141_899_264)),
     ]
 
 

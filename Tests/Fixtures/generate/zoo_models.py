@@ -8,10 +8,9 @@ Run by hand, never by the tests (see README.md beside this file):
 
 Small instances of ContextUnet (ZOO.md §2) and the needle UNet (ZOO.md §3), and MyUNet (ZOO.md §4) at its
 only size, the modules of zoo_modules.py: every layer kind and code path of the big instances, at a fraction
-of their size. Each
-group holds one train-mode forward and backward and the eval-mode forward after it: params/ and
-buffers/ (the state_dict without num_batches_tracked), frozen/ (parameters with requires_grad False), the inputs, y, gy, grads/ = d(sum(y * gy))/dparam,
-buffers_after/ and y_eval_after. Same layout, conventions and machinery as kernels.py (imported from it):
+of their size. Each group holds one train-mode forward and backward and the eval-mode forward after it:
+params/ and buffers/ (the state_dict without num_batches_tracked), frozen/ (parameters with requires_grad
+False), the inputs, y, gy, grads/ = d(sum(y * gy))/dparam, buffers_after/ and y_eval_after. Same layout, conventions and machinery as kernels.py (imported from it):
 NCHW float32, one stream from torch.manual_seed(SEED) drawn group after group in the order of GROUPS,
 1 thread.
 """

@@ -48,6 +48,7 @@ final class TrainingRun {
         architecture = c.model
         let info = try DatasetInfo.inspect(c.data)
         if let problem = architecture.validate(info.sampleShape, options: c.modelOptions) { throw RunFailure("\(c.data): \(problem)") }
+        if let problem = architecture.validate(timesteps: c.noiseSchedule.timestepRange) { throw RunFailure("--schedule \(c.schedule.rawValue) --timesteps \(c.timesteps): \(problem)") }
         let perRank = info.count / communicator.size
 
         for candidate in candidates {

@@ -35,6 +35,15 @@ public struct ModelArchitecture: Sendable {
 
     public var referenceSampleShape: [Int] { instances[0].sampleShape }
 
+    /// Set for a model that looks its timestep up in a table (MyUNet's frozen embedding): t must be in 0..<rows.
+    public internal(set) var timestepTableRows: Int?
+
+    /// nil when the model can embed every timestep of `range` (a schedule's); otherwise why not.
+    public func validate(timesteps range: ClosedRange<Int>) -> String? {
+        guard let rows = timestepTableRows, range.lowerBound < 0 || range.upperBound >= rows else { return nil }
+        return "\(name) embeds timesteps 0…\(rows - 1) (its frozen table has \(rows) rows); this schedule's run \(range.lowerBound)…\(range.upperBound)"
+    }
+
     /// nil when the model can take samples of this shape ([C, H, W] or [D]) with these options; otherwise why not.
     public func validate(_ sampleShape: [Int], options given: ModelOptions = ModelOptions()) -> String? {
         let foreign = given.given.filter { !options.contains($0) }
@@ -113,7 +122,7 @@ extension Array where Element == ConvolutionPlanEntry {
 
 extension ModelArchitecture {
     /// The registry: every model `train`, `sample`, `predict`, `bench`, `models` and checkpoints know.
-    public static let all: [ModelArchitecture] = [.mlp, .cnn, .cnnLarge, .cnnTiny, .contextUnet, .needleUNet, .ddimUNet]
+    public static let all: [ModelArchitecture] = [.mlp, .cnn, .cnnLarge, .cnnTiny, .contextUnet, .needleUNet, .myUNet, .ddimUNet]
 
     public static func named(_ name: String) -> ModelArchitecture? { all.first { $0.name == name } }
 

@@ -19,6 +19,10 @@ import Testing
                 && sprites.contains("3×16×16") && sprites.contains("--features 64 --context-features 5"), "\(sprites)")
         let fashion = try #require(lines.first { $0.contains(" context_unet_fmnist ") })
         #expect(fashion.contains("2,020,225") && fashion.contains("459,404,352") && fashion.contains("1×28×28"), "\(fashion)")
+        // MyUNet: trainable, frozen (its time-embedding table), buffers, BatchNorm layers, MACs, as ZOO.md §0's row.
+        #expect(lines.first?.contains("parameters    frozen   buffers  BN") == true, "\(lines.first ?? "")")
+        let myUNet = try #require(lines.first { $0.hasPrefix("my-unet       my_unet ") })
+        #expect(myUNet.contains("MyUNet") && myUNet.contains(" 506,852   100,000         0   0           24,931,521  1×28×28"), "\(myUNet)")
         let lens = try #require(lines.first { $0.contains(" ddim_unet ") })
         #expect(lens.hasPrefix("ddim-unet ") && lens.contains("1,950,497") && lens.contains("2,880") && lens.contains("1,141,374,976")
                 && lens.contains("1×64×64") && lens.contains("--channels 32,64,96,128 --block-depth 2"), "\(lens)")

@@ -26,9 +26,9 @@ import Testing
         let lines = r.stdout.split(separator: "\n").map(String.init)
         let big = try #require(lines.first { $0.hasPrefix("needle-unet   needle_unet ") })
         let small = try #require(lines.first { $0.hasPrefix("needle-unet   needle_unet_small ") })
-        #expect(big.contains("NeedleUNet") && big.contains(" 40,154,723    11,520  16        4,655,246,336  3×64×64"), "\(big)")
+        #expect(big.contains("NeedleUNet") && big.contains(" 40,154,723         0    11,520  16        4,655,246,336  3×64×64"), "\(big)")
         #expect(big.hasSuffix("--channels 64,128,256,512,1024 --time-dim 32"), "\(big)")
-        #expect(small.contains(" 596,787     1,152   8          584,848,128  3×64×64"), "\(small)")
+        #expect(small.contains(" 596,787         0     1,152   8          584,848,128  3×64×64"), "\(small)")
         #expect(small.hasSuffix("--channels 32,64,128 --time-dim 16"), "\(small)")
     }
 

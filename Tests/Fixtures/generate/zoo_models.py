@@ -6,11 +6,11 @@ Run by hand, never by the tests (see README.md beside this file):
     python zoo_models.py --out Tests/Fixtures/zoo-models.h5   # draw the inputs, compute, write
     python zoo_models.py --check Tests/Fixtures/zoo-models.h5 # recompute a file's outputs from its own inputs
 
-Small instances of ContextUnet (ZOO.md §2), the needle UNet (ZOO.md §3) and the DDIM U-Net (ZOO.md §5), the modules of
-zoo_modules.py: every layer kind and code path of the big instances, at a fraction of their size. Each
-group holds one train-mode forward and backward and the eval-mode forward after it: params/ and
-buffers/ (the state_dict without num_batches_tracked), the inputs, y, gy, grads/ = d(sum(y * gy))/dparam,
-buffers_after/ and y_eval_after. Same layout, conventions and machinery as kernels.py (imported from it):
+Small instances of ContextUnet (ZOO.md §2), the needle UNet (ZOO.md §3) and the DDIM U-Net (ZOO.md §5), and
+MyUNet (ZOO.md §4) at its only size, the modules of zoo_modules.py: every layer kind and code path of the big
+instances, at a fraction of their size. Each group holds one train-mode forward and backward and the eval-mode
+forward after it: params/ and buffers/ (the state_dict without num_batches_tracked), frozen/ (parameters with
+requires_grad False), the inputs, y, gy, grads/ = d(sum(y * gy))/dparam, buffers_after/ and y_eval_after. Same layout, conventions and machinery as kernels.py (imported from it):
 NCHW float32, one stream from torch.manual_seed(SEED) drawn group after group in the order of GROUPS,
 1 thread.
 """
@@ -23,7 +23,7 @@ import torch.nn as nn
 
 # why import: one writer, one checker and one set of conventions for all golden files.
 from kernels import Arrays, KernelGroup, as_numpy, as_tensor, main, saved_state
-from zoo_modules import ContextUnet, DDIMUNet, NeedleUNet, batchnorm_layers, buffer_count, parameter_count
+from zoo_modules import ContextUnet, DDIMUNet, MyUNet, NeedleUNet, batchnorm_layers, buffer_count, frozen_count, parameter_count
 
 GENERATOR = "Tests/Fixtures/generate/zoo_models.py"
 
@@ -41,11 +41,12 @@ def attribute(value) -> np.bytes_:
 
 def perturb_norms(model: nn.Module) -> None:
     """Moves every norm's affine parameters and every BatchNorm's running stats off PyTorch's 1/0 defaults,
-    so that a model which ignored one of them fails. Draws from the stream, in module order."""
+    so that a model which ignored one of them fails. Draws from the stream, in module order. (LayerNorm came
+    with MyUNet: the groups before it have none, so their draws are unchanged.)"""
     with torch.no_grad():
         for module in model.modules():
             # (affine=False norms have no weight: skipping them draws nothing, so earlier groups are unchanged)
-            if isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)) and module.weight is not None:
+            if isinstance(module, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)) and module.weight is not None:
                 module.weight.copy_(1 + 0.1 * torch.randn_like(module.weight))
                 module.bias.copy_(0.1 * torch.randn_like(module.bias))
             if isinstance(module, nn.BatchNorm2d):
@@ -79,6 +80,8 @@ def model_group(name: str, configuration: dict, build: Callable[[], nn.Module], 
     reference = build()  # only for names and counts (drawn before GROUPS' stream starts)
     bn_names = batchnorm_layers(reference)
     attributes = {key: attribute(value) for key, value in configuration.items()}
+    if frozen_count(reference):  # (only where there is one: the earlier groups' attributes stay as they were)
+        attributes["frozen_count"] = attribute(frozen_count(reference))
     attributes |= {"parameter_count": attribute(parameter_count(reference)),
                    "buffer_count": attribute(buffer_count(reference)),
                    "batchnorm_layers": attribute(len(bn_names)),
@@ -90,8 +93,10 @@ def model_group(name: str, configuration: dict, build: Callable[[], nn.Module], 
         model = build()  # PyTorch's default initialisation, from the common stream
         perturb(model)
         state = saved_state(model)
-        inputs = {f"params/{n}": p.detach().clone() for n, p in model.named_parameters()}
-        inputs |= {f"buffers/{n}": state[n].clone() for n in state if f"params/{n}" not in inputs}
+        inputs = {f"params/{n}": p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        inputs |= {f"frozen/{n}": p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+        inputs |= {f"buffers/{n}": state[n].clone() for n in state
+                   if f"params/{n}" not in inputs and f"frozen/{n}" not in inputs}
         inputs["x"] = torch.randn(*shape)
         inputs |= draw_conditioning()
         inputs["gy"] = torch.randn(*shape)  # ε̂ has the shape of x
@@ -104,7 +109,7 @@ def model_group(name: str, configuration: dict, build: Callable[[], nn.Module], 
             model = build()
         with torch.no_grad():
             for n, value in saved_state(model).items():
-                prefix = "params" if f"params/{n}" in inputs else "buffers"
+                prefix = next(p for p in ("params", "frozen", "buffers") if f"{p}/{n}" in inputs)
                 value.copy_(as_tensor(inputs[f"{prefix}/{n}"]))
         arguments = [torch.from_numpy(inputs[n]) for n in forward_inputs]
 
@@ -112,7 +117,9 @@ def model_group(name: str, configuration: dict, build: Callable[[], nn.Module], 
         y = model(*arguments)
         y.backward(as_tensor(inputs["gy"]))  # the gradient of sum(y * gy)
         outputs = {"y": as_numpy(y)}
-        outputs |= {f"grads/{n}": as_numpy(p.grad) for n, p in model.named_parameters()}
+        # (a parameter the forward never reads, MyUNet's b_out.2.ln, has no .grad: its gradient is 0)
+        outputs |= {f"grads/{n}": as_numpy(p.grad) if p.grad is not None else np.zeros(tuple(p.shape), np.float32)
+                    for n, p in model.named_parameters() if p.requires_grad}
         outputs |= {f"buffers_after/{n}": as_numpy(value) for n, value in saved_state(model).items()
                     if "running_" in n}
         model.eval()
@@ -124,8 +131,25 @@ def model_group(name: str, configuration: dict, build: Callable[[], nn.Module], 
     return KernelGroup(
         name, attributes, draw, compute,
         input_names=lambda group: input_names + [f"params/{n}" for n in group["params"]]
-                                              + [f"buffers/{n}" for n in group["buffers"]],
-        true_zeros={f"grads/{n}" for n in biases_removed_by_a_norm(reference)}, noise_bound=MODEL_NOISE_BOUND)
+                                              + [f"frozen/{n}" for n in group.get("frozen", [])]
+                                              + [f"buffers/{n}" for n in group.get("buffers", [])],
+        true_zeros={f"grads/{n}" for n in biases_removed_by_a_norm(reference) + unused_parameters(reference)
+                    + shifts_removed_by_a_layernorm(reference)},
+        noise_bound=MODEL_NOISE_BOUND)
+
+
+def shifts_removed_by_a_layernorm(model: nn.Module) -> list[str]:
+    """MyUNet on one channel: te1 adds one value per image, and b1.0's LayerNorm over the whole image subtracts
+    it again, so te1's gradient is exactly 0 (PyTorch's value is rounding noise of order 1e-9)."""
+    if isinstance(model, MyUNet) and model.b1[0].ln.normalized_shape[0] == 1:
+        return [f"te1.{layer}.{n}" for layer in (0, 2) for n in ("weight", "bias")]
+    return []
+
+
+def unused_parameters(model: nn.Module) -> list[str]:
+    """Trainable parameters the forward never reads (MyUNet's b_out.2.ln, normalize=False): gradient exactly 0."""
+    return [f"{prefix}.ln.{n}" for prefix, module in model.named_modules()
+            if getattr(module, "normalize", True) is False for n in ("weight", "bias")]
 
 
 # MARK: ContextUnet (ZOO.md §2)
@@ -167,6 +191,17 @@ def needle_unet_group(name: str, in_channels: int, channels: tuple, time_dim: in
         lambda: {"t": torch.tensor(steps, dtype=torch.int64)}, ["x", "t"])
 
 
+# MARK: MyUNet (ZOO.md §4)
+
+MY_UNET_T = 1000  # the table's rows: t is the raw step in 0..T-1
+
+
+def my_unet_group(name: str, in_channels: int, steps: list[int]) -> KernelGroup:
+    return model_group(
+        name, {"model": "MyUNet", "in_channels": in_channels, "height": 28, "T": MY_UNET_T, "time_dim": 100},
+        lambda: MyUNet(in_channels, MY_UNET_T, 100), (len(steps), in_channels, 28, 28),
+        # Chosen, not drawn: the first, a middle and the last row of the table.
+        lambda: {"t": torch.tensor(steps, dtype=torch.int64)}, ["x", "t"])
 # MARK: DDIM residual U-Net (ZOO.md §5)
 
 def perturb_ddim(model: nn.Module) -> None:
@@ -194,6 +229,7 @@ GROUPS = [
     # 28×28: AvgPool2d(7) and up0's ConvTranspose2d k = s = 7
     context_unet_group("context_unet_28", 1, 8, 10, 28, steps=[1, 333], labels=[7, -1]),
     needle_unet_group("needle_unet", 3, (8, 16, 32), 16, 16, steps=[0, 150, 299]),
+    my_unet_group("my_unet", 1, steps=[0, 500, 999]),
     ddim_unet_group("ddim_unet", 1, (8, 16, 24, 32), 2, 16, noise_variances=[0.0975, 0.5, 0.9996]),
 ]
 

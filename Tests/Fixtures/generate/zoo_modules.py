@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""PyTorch modules for three models of the zoo, written exactly from /work/shared/ZOO.md §2, §3 and §5.
+"""PyTorch modules for four models of the zoo, written exactly from /work/shared/ZOO.md §2, §3, §4 and §5.
 
     python zoo_modules.py   # print and assert every instance's counts against ZOO.md §0's table
 
 `ContextUnet` (seed 002, the DeepLearning.AI course's network), `NeedleUNet` (seed 003, the needle
-framework's U-Net) and `DDIMUNet` (seed 001, keras.io's DDIM residual U-Net). Their state_dict keys are the names the Swift models use; zoo_models.py imports
+framework's U-Net), `MyUNet` (seed 004, the DDPM card's U-Net with a frozen embedding table) and `DDIMUNet`
+(seed 001, keras.io's DDIM residual U-Net). Their state_dict keys are the names the Swift models use; zoo_models.py imports
 them to write Tests/Fixtures/zoo-models.h5. The modules are built in the order the originals build
 theirs, so that PyTorch's default initialisation draws from the seed in the same order.
 """
@@ -183,6 +184,91 @@ class NeedleUNet(nn.Module):
         return self.output(x)
 
 
+# MARK: MyUNet (ZOO.md §4)
+
+def sinusoidal_embedding(n: int, d: int) -> torch.Tensor:
+    """The reference's fixed table [n, d]: w_j = float32(1 / 10000^(2j/d)) from Python floats, E[:, 0::2] =
+    sin(t·w[0::2]), E[:, 1::2] = cos(t·w[0::2]), t int64 times float32 (so the frequencies are 10000^(−4i/d))."""
+    wk = torch.tensor([1 / 10_000 ** (2 * j / d) for j in range(d)])
+    wk = wk.reshape((1, d))
+    t = torch.arange(n).reshape((n, 1))
+    embedding = torch.zeros(n, d)
+    embedding[:, ::2] = torch.sin(t * wk[:, ::2])
+    embedding[:, 1::2] = torch.cos(t * wk[:, ::2])
+    return embedding
+
+
+class MyBlock(nn.Module):
+    """SiLU(conv2(SiLU(conv1(ln(x) if normalize else x)))); ln LayerNorm(shape), convs 3x3 p1."""
+
+    def __init__(self, shape: tuple, in_c: int, out_c: int, normalize: bool = True):
+        super().__init__()
+        self.ln = nn.LayerNorm(shape)
+        self.conv1 = nn.Conv2d(in_c, out_c, 3, 1, 1)
+        self.conv2 = nn.Conv2d(out_c, out_c, 3, 1, 1)
+        self.activation = nn.SiLU()
+        self.normalize = normalize
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.ln(x) if self.normalize else x
+        out = self.activation(self.conv1(out))
+        return self.activation(self.conv2(out))
+
+
+class MyUNet(nn.Module):
+    """ε̂ = net(x, t): x [N, C, 28, 28], t int64 [N] in 0..n_steps−1; time_embed frozen (requires_grad False)."""
+
+    def __init__(self, in_channels: int = 1, n_steps: int = 1000, time_emb_dim: int = 100):
+        super().__init__()
+        c = in_channels
+        self.time_embed = nn.Embedding(n_steps, time_emb_dim)
+        self.time_embed.weight.data = sinusoidal_embedding(n_steps, time_emb_dim)
+        self.time_embed.requires_grad_(False)
+
+        def blocks(side: int, channels: tuple, normalize_last: bool = True) -> nn.Sequential:
+            return nn.Sequential(*(MyBlock((channels[k], side, side), channels[k], channels[k + 1],
+                                           normalize=k < 2 or normalize_last) for k in range(3)))
+
+        self.te1 = self._make_te(time_emb_dim, c)
+        self.b1 = blocks(28, (c, 10, 10, 10))
+        self.down1 = nn.Conv2d(10, 10, 4, 2, 1)
+        self.te2 = self._make_te(time_emb_dim, 10)
+        self.b2 = blocks(14, (10, 20, 20, 20))
+        self.down2 = nn.Conv2d(20, 20, 4, 2, 1)
+        self.te3 = self._make_te(time_emb_dim, 20)
+        self.b3 = blocks(7, (20, 40, 40, 40))
+        self.down3 = nn.Sequential(nn.Conv2d(40, 40, 2, 1), nn.SiLU(), nn.Conv2d(40, 40, 4, 2, 1))
+        self.te_mid = self._make_te(time_emb_dim, 40)
+        self.b_mid = blocks(3, (40, 20, 20, 40))
+        self.up1 = nn.Sequential(nn.ConvTranspose2d(40, 40, 4, 2, 1), nn.SiLU(), nn.ConvTranspose2d(40, 40, 2, 1))
+        self.te4 = self._make_te(time_emb_dim, 80)
+        self.b4 = blocks(7, (80, 40, 20, 20))
+        self.up2 = nn.ConvTranspose2d(20, 20, 4, 2, 1)
+        self.te5 = self._make_te(time_emb_dim, 40)
+        self.b5 = blocks(14, (40, 20, 10, 10))
+        self.up3 = nn.ConvTranspose2d(10, 10, 4, 2, 1)
+        self.te_out = self._make_te(time_emb_dim, 20)
+        self.b_out = blocks(28, (20, 10, 10, 10), normalize_last=False)
+        self.conv_out = nn.Conv2d(10, c, 3, 1, 1)
+
+    @staticmethod
+    def _make_te(dim_in: int, dim_out: int) -> nn.Sequential:
+        return nn.Sequential(nn.Linear(dim_in, dim_out), nn.SiLU(), nn.Linear(dim_out, dim_out))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t = self.time_embed(t)
+        n = len(x)
+        out1 = self.b1(x + self.te1(t).reshape(n, -1, 1, 1))
+        out2 = self.b2(self.down1(out1) + self.te2(t).reshape(n, -1, 1, 1))
+        out3 = self.b3(self.down2(out2) + self.te3(t).reshape(n, -1, 1, 1))
+        out_mid = self.b_mid(self.down3(out3) + self.te_mid(t).reshape(n, -1, 1, 1))
+        out4 = torch.cat((out3, self.up1(out_mid)), dim=1)
+        out4 = self.b4(out4 + self.te4(t).reshape(n, -1, 1, 1))
+        out5 = torch.cat((out2, self.up2(out4)), dim=1)
+        out5 = self.b5(out5 + self.te5(t).reshape(n, -1, 1, 1))
+        out = torch.cat((out1, self.up3(out5)), dim=1)
+        out = self.b_out(out + self.te_out(t).reshape(n, -1, 1, 1))
+        return self.conv_out(out)
 # MARK: DDIM residual U-Net (ZOO.md §5)
 
 EMBEDDING_FREQUENCIES = 16  # keras.io's embedding_dims 32: 16 sines, 16 cosines
@@ -285,6 +371,11 @@ def batchnorm_layers(model: nn.Module) -> list[str]:
     return [name for name, module in model.named_modules() if isinstance(module, nn.BatchNorm2d)]
 
 
+def frozen_count(model: nn.Module) -> int:
+    """Parameters with requires_grad False (MyUNet's embedding table)."""
+    return sum(p.numel() for p in model.parameters() if not p.requires_grad)
+
+
 def buffer_count(model: nn.Module) -> int:
     """running_mean + running_var floats (num_batches_tracked left out, as ZOO.md counts)."""
     return sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
@@ -343,6 +434,8 @@ def instances() -> list[tuple[str, nn.Module, tuple, dict]]:
         # ZOO.md §0's note: the seed notebook's size
         ("needle_unet_small@128", NeedleUNet(3, (32, 64, 128), 16), needle(3, 128),
          dict(params=596_787, buffers=1_152, bn=8, macs=2_339_377_920)),
+        ("my_unet", MyUNet(1), (torch.randn(1, 1, 28, 28), torch.tensor([7])),
+         dict(params=506_852, frozen=100_000, buffers=0, bn=0, macs=24_931_521)),
         ("ddim_unet", DDIMUNet(1), ddim(1, 64),
          dict(params=1_950_497, buffers=2_880, bn=14, macs=1_141_374_976)),
         ("ddim_unet_rgb", DDIMUNet(3), ddim(3, 64),
@@ -353,16 +446,14 @@ def instances() -> list[tuple[str, nn.Module, tuple, dict]]:
 def main() -> int:
     torch.manual_seed(0)  # (only the MAC count's dummy inputs are drawn; the counts do not depend on them)
     failures = 0
-    print(f"{'instance':24s} {'trainable':>12s} {'buffers':>8s} {'BN':>3s} {'MACs/image':>15s}")
+    print(f"{'instance':24s} {'trainable':>12s} {'frozen':>8s} {'buffers':>8s} {'BN':>3s} {'MACs/image':>15s}")
     for name, model, inputs, table in instances():
-        ours = dict(params=parameter_count(model), buffers=buffer_count(model), bn=len(batchnorm_layers(model)),
-                    macs=macs_per_image(model, *inputs))
-        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+        ours = dict(params=parameter_count(model), frozen=frozen_count(model), buffers=buffer_count(model),
+                    bn=len(batchnorm_layers(model)), macs=macs_per_image(model, *inputs))
+        table = dict(frozen=0) | table  # (a row without frozen has none)
         wrong = [f"{key} {ours[key]:,} != ZOO.md {table[key]:,}" for key in table if ours[key] != table[key]]
-        if frozen:
-            wrong.append(f"frozen {frozen:,} != ZOO.md 0")
         failures += bool(wrong)
-        print(f"{name:24s} {ours['params']:12,} {ours['buffers']:8,} {ours['bn']:3} {ours['macs']:15,}"
+        print(f"{name:24s} {ours['params']:12,} {ours['frozen']:8,} {ours['buffers']:8,} {ours['bn']:3} {ours['macs']:15,}"
               + ("  MISMATCH: " + "; ".join(wrong) if wrong else "  = ZOO.md"))
     print("all counts equal ZOO.md §0" if not failures else f"{failures} instance(s) differ from ZOO.md §0")
     return 1 if failures else 0

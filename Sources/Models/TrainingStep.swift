@@ -100,7 +100,8 @@ public final class OptimizerStep<Objective: TrainingObjective> {
         optimizer.update(parameters: network.parameters, gradients: network.gradients, learningRate: learningRate, gradientScale: scale,
                          zeroGradients: true, average: average)
         if let emaBuffers {
-            // avg += (1 − d)·(b − avg), the form the weights' EMA takes in Adam.update
+            // avg += (1 − d)·(b − avg), the form the weights' EMA takes in Adam.update; a frozen table, equal to
+            // its average from the start, stays bit-identical in this form
             let e = emaBuffers.pointer, b = network.buffers.pointer, w = 1 - decay
             for i in 0..<emaBuffers.count { e[i] += w * (b[i] - e[i]) }
         }

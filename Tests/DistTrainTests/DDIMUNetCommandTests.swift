@@ -29,9 +29,9 @@ import Testing
         let lines = r.stdout.split(separator: "\n").map(String.init)
         let gray = try #require(lines.first { $0.hasPrefix("ddim-unet     ddim_unet ") })
         let rgb = try #require(lines.first { $0.hasPrefix("ddim-unet     ddim_unet_rgb ") })
-        #expect(gray.contains("DDIMUNet") && gray.contains(" 1,950,497     2,880  14        1,141,374,976  1×64×64 "), "\(gray)")
+        #expect(gray.contains("DDIMUNet") && gray.contains(" 1,950,497         0     2,880  14        1,141,374,976  1×64×64 "), "\(gray)")
         #expect(gray.hasSuffix("--channels 32,64,96,128 --block-depth 2"), "\(gray)")
-        #expect(rgb.contains(" 1,950,627     2,880  14        1,141,899,264  3×64×64 "), "\(rgb)")
+        #expect(rgb.contains(" 1,950,627         0     2,880  14        1,141,899,264  3×64×64 "), "\(rgb)")
         #expect(rgb.hasSuffix("--channels 32,64,96,128 --block-depth 2"), "\(rgb)")
     }
 

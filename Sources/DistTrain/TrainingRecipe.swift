@@ -37,6 +37,6 @@ enum TrainingRecipe: String, CaseIterable, ExpressibleByArgument {
 
     /// For `train --help`: each recipe's table.
     static var help: String {
-        "ddim-keras (seed 001, keras.io DDIM, ZOO §5): --schedule continuous-cosine --loss mae --optimizer adamw --lr 1e-3 --lr-schedule constant --weight-decay 1e-4 --adam-epsilon 1e-7 (β 0.9/0.999) --ema-rate 0.999 --ema-buffers --normalize-data, a global batch of 64 split over the ranks, --sampler ddim (η 0). Options given beside --recipe override its values."
+        "ddim-keras (seed 001, keras.io DDIM, ZOO §5): --schedule continuous-cosine --loss mae --optimizer adamw --lr 1e-3 --lr-schedule constant --weight-decay 1e-4 --adam-epsilon 1e-7 (β 0.9/0.999) --ema-rate 0.999 --ema-buffers --normalize-data, a global batch of 64 split over the ranks, --sampler ddim (η 0)."
     }
 }

@@ -10,14 +10,7 @@ import Testing
 
     /// `count` random 1×`side`×`side` uint8 images.
     static func writeImages(_ path: String, count: Int, side: Int = 16, seed: UInt64 = 3) throws {
-        var state = seed
-        let bytes = (0..<(count * side * side)).map { _ -> UInt8 in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return UInt8(truncatingIfNeeded: state >> 56)
-        }
-        let file = try HDF5File.create(path)
-        try file.write("images", bytes, shape: [count, 1, side, side])
-        try file.close()
+        try writeRandomImages(path, count: count, channels: 1, side: side, seed: seed)
     }
 
     /// Widths 4,6,8,10 (three poolings: 16 → 2) and the default block depth, given explicitly.

@@ -10,14 +10,7 @@ import Testing
 
     /// `count` random 3×16×16 uint8 images.
     static func writeImages(_ path: String, count: Int, seed: UInt64 = 3) throws {
-        var state = seed
-        let bytes = (0..<(count * 3 * 256)).map { _ -> UInt8 in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return UInt8(truncatingIfNeeded: state >> 56)
-        }
-        let file = try HDF5File.create(path)
-        try file.write("images", bytes, shape: [count, 3, 16, 16])
-        try file.close()
+        try writeRandomImages(path, count: count, channels: 3, side: 16, seed: seed)
     }
 
     @Test func modelsListsBothInstancesWithZooCounts() throws {

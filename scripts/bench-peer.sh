@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # disttrain against PyTorch (scripts/peer/) on the same work, one process, same threads.
-#   scripts/bench-peer.sh [--model cnn-large|cnn|context-unet|needle-unet] [--instance NAME] [--threads 1|2] [--batch-size 8] [--rounds 3]
+#   scripts/bench-peer.sh [--model cnn-large|cnn|context-unet|needle-unet|my-unet|ddim-unet] [--instance NAME] [--threads 1|2] [--batch-size 8] [--rounds 3]
 #                         [--steps 5] [--warmup 1] [--conv-algorithm auto|im2col|winograd|…] [--sample] [--check]
 # --model and --threads take comma lists (cnn,cnn-large / 1,2): every combination is one configuration.
 # --instance (training only): one of the seeds' models' instances as `disttrain models` lists them
-#   (context_unet, context_unet_fmnist, needle_unet, needle_unet_small; PyTorch's from scripts/peer/zoo.py).
+#   (context_unet, context_unet_fmnist, needle_unet, needle_unet_small, my_unet, ddim_unet, ddim_unet_rgb; PyTorch's from scripts/peer/zoo.py).
 # Training (default): per configuration, `rounds` times alternately `disttrain bench` and
 #   scripts/peer/bench_step.py (same batch, threads, warm-up and timed steps); prints each pair's
 #   img/s and ratio = disttrain / PyTorch (> 1: disttrain faster).

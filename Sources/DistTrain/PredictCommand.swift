@@ -7,7 +7,8 @@ import Tensor
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Run the denoiser (eval mode) on /x [N, C, H, W] float32 and /t [N] timesteps (and, for a class-conditional model, /labels [N]: −1 for none); write /eps.")
+        abstract: "Run the denoiser (eval mode) on /x [N, C, H, W] float32 and /t [N] (integer timesteps; for a continuous schedule, float times in [0, 1]) (and, for a class-conditional model, /labels [N]: −1 for none); write /eps.",
+        discussion: "With --normalize-data the model works on normalised images: /x is x_t in that space, as training fed it.")
 
     @Option(help: "Checkpoint file.")
     var checkpoint: String
@@ -34,22 +35,23 @@ struct PredictCommand: ParsableCommand {
             }
             let n = shape[0], width = model.sampleCount
             let x = try file.read("x", as: Float.self).values
-            let t = try file.read("t", as: Int32.self).values
-            if loaded.schedule.isContinuous {
-                throw IOError(path: checkpoint, "was trained with the \(loaded.schedule.kind.rawValue) schedule, whose model takes a continuous noise variance, not the integer timesteps /t that predict reads")
-            }
-            let range = loaded.schedule.timestepRange
-            if let bad = t.first(where: { !range.contains(Int($0)) }) {
-                throw IOError(path: input, "/t holds timestep \(bad), outside the checkpoint's schedule's \(range.lowerBound)…\(range.upperBound)")
-            }
+            let time = try Self.times(in: file, path: input, schedule: loaded.schedule)
             let labels = try Self.labels(in: file, path: input, count: n, classCount: model.classCount)
             var eps = [Float](repeating: 0, count: n * width)
             let conditioning = Conditioning(capacity: model.batchCapacity)
             var done = 0
             while done < n {
                 let b = min(model.batchCapacity, n - done)
-                for i in 0..<b { conditioning.timesteps[i] = t[done + i]; conditioning.labels[i] = labels[done + i] }
-                conditioning.deriveContinuousTime(for: loaded.schedule, batch: b)
+                for i in 0..<b { conditioning.labels[i] = labels[done + i] }
+                switch time {
+                case .timesteps(let t):
+                    for i in 0..<b { conditioning.timesteps[i] = t[done + i] }
+                    conditioning.deriveContinuousTime(for: loaded.schedule, batch: b)
+                case .continuous(let t):
+                    for i in 0..<b {
+                        conditioning.setContinuousTime(t[done + i], noise: loaded.schedule.signalAndNoise(at: t[done + i]).noise, sample: i)
+                    }
+                }
                 x.withUnsafeBufferPointer { xp in eps.withUnsafeMutableBufferPointer { ep in
                     model.forward(input: xp.baseAddress! + done * width, conditioning: conditioning,
                                   output: ep.baseAddress! + done * width, batch: b)
@@ -65,6 +67,32 @@ struct PredictCommand: ParsableCommand {
         } catch {
             throw RunFailure("\(error)")
         }
+    }
+
+    /// `/t` as the schedule reads it: integer timesteps of a discrete schedule, or diffusion times in
+    /// [0, 1] (floats) of a continuous one, whose model is given the noise variance there.
+    enum Times { case timesteps([Int32]), continuous([Double]) }
+
+    static func times(in file: HDF5File, path: String, schedule: NoiseSchedule) throws -> Times {
+        let type = try file.elementType(of: "t")
+        if schedule.isContinuous {
+            guard type.hasPrefix("float") else {
+                throw IOError(path: path, "/t is \(type); the checkpoint's \(schedule.kind.rawValue) schedule is continuous: give diffusion times in [0, 1] as floats")
+            }
+            let t = try file.read("t", as: Double.self).values
+            if let bad = t.first(where: { !($0 >= 0 && $0 <= 1) }) {
+                throw IOError(path: path, "/t holds \(bad), outside the \(schedule.kind.rawValue) schedule's times 0…1")
+            }
+            return .continuous(t)
+        }
+        guard type.hasPrefix("int") || type.hasPrefix("uint") else {
+            throw IOError(path: path, "/t is \(type); the checkpoint's \(schedule.kind.rawValue) schedule takes integer timesteps")
+        }
+        let t = try file.read("t", as: Int32.self).values, range = schedule.timestepRange
+        if let bad = t.first(where: { !range.contains(Int($0)) }) {
+            throw IOError(path: path, "/t holds timestep \(bad), outside the checkpoint's schedule's \(range.lowerBound)…\(range.upperBound)")
+        }
+        return .timesteps(t)
     }
 
     /// A class-conditional model's `/labels` [N] (integers 0…K−1, −1 for none); no labels, or an

@@ -45,7 +45,7 @@ import Testing
 
     @Test func theRecipeTrainsLowersItsLossAndSamplesInTheDataRange() throws {
         let dir = try BinaryRunner.temporaryDirectory("ddim-keras")
-        _ = try Self.writeImages(dir + "/images.h5", count: 64)
+        let images = try Self.writeImages(dir + "/images.h5", count: 64)
         let train = try BinaryRunner.run(["train", "--recipe", "ddim-keras"] + Self.model + ["--data", "images.h5", "--batch-size", "16",
                                           "--steps", "80", "--log-every", "1", "--sample-count", "4", "--sampler-steps", "5", "--out", "run"],
                                          in: dir, timeout: 300)
@@ -92,12 +92,63 @@ import Testing
 
         let ddpm = try BinaryRunner.run(["sample", "--checkpoint", checkpoint, "--count", "2", "--sampler", "ddpm", "--out", "d.png"], in: dir)
         #expect(ddpm.status != 0 && ddpm.stderr.contains("--sampler ddpm") && ddpm.stderr.contains("continuous-cosine"), "\(ddpm.stderr)")
-        let input = try HDF5File.create(dir + "/x.h5")
-        try input.write("x", [Float](repeating: 0.1, count: 192), shape: [1, 3, 8, 8])
-        try input.write("t", [Int64](arrayLiteral: 5), shape: [1])
-        try input.close()
-        let predict = try BinaryRunner.run(["predict", "--checkpoint", checkpoint, "--input", "x.h5", "--out", "eps.h5"], in: dir)
-        #expect(predict.status != 0 && predict.stderr.contains("continuous-cosine"), "\(predict.stderr)")
+        try Self.checkPredict(checkpoint, images: images, in: dir)
+    }
+
+    /// `predict` on a continuous-schedule checkpoint: /t holds times in [0, 1]; the model sees the noise
+    /// variance there. On x_t built from training images (normalised with the checkpoint's statistics) its
+    /// ε̂ is closer to the true ε than predicting 0 is, and the same whatever the batch; integer /t and
+    /// times outside [0, 1] are refused by name.
+    static func checkPredict(_ checkpoint: String, images: [UInt8], in dir: String) throws {
+        let stats = try HDF5File.open(checkpoint)
+        let mean = try stats.read("data_normalization/mean", as: Double.self).values
+        let variance = try stats.read("data_normalization/variance", as: Double.self).values
+        let count = 16, width = 192
+        var x = [Float](), noise = [Float](), times = [Double]()
+        var state: UInt64 = 5
+        func gaussian() -> Double {   // Box–Muller on an LCG: any fixed normal noise does
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u1 = Double((state >> 11) + 1) / Double(1 << 53)
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u2 = Double(state >> 11) / Double(1 << 53)
+            return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+        }
+        for n in 0..<count {
+            let t = (Double(n) + 0.5) / Double(count)
+            let angle = acos(0.95) + t * (acos(0.02) - acos(0.95))
+            times.append(t)
+            for i in 0..<width {
+                let c = i / 64, x0 = (Double(images[n * width + i]) / 255 - mean[c]) / variance[c].squareRoot()
+                let e = gaussian()
+                x.append(Float(cos(angle) * x0 + sin(angle) * e))
+                noise.append(Float(e))
+            }
+        }
+        func write(_ name: String, t: (HDF5File) throws -> Void) throws {
+            let file = try HDF5File.create(dir + "/" + name)
+            try file.write("x", x, shape: [count, 3, 8, 8])
+            try t(file)
+            try file.close()
+        }
+        try write("xt.h5") { try $0.write("t", times, shape: [count]) }
+        let predict = try BinaryRunner.run(["predict", "--checkpoint", checkpoint, "--input", "xt.h5", "--out", "eps.h5"], in: dir)
+        #expect(predict.status == 0, "\(predict.stderr)")
+        let eps = try HDF5File.open(dir + "/eps.h5").read("eps", as: Float.self).values
+        #expect(eps.count == count * width && eps.allSatisfy(\.isFinite))
+        let error = zip(eps, noise).map { Double(abs($0 - $1)) }.reduce(0, +) / Double(eps.count)
+        let zeroError = noise.map { Double(abs($0)) }.reduce(0, +) / Double(noise.count)
+        #expect(error < 0.85 * zeroError, "MAE of ε̂ \(error), of 0 \(zeroError)")
+        let one = try BinaryRunner.run(["predict", "--checkpoint", checkpoint, "--input", "xt.h5", "--out", "eps1.h5", "--batch-size", "1"], in: dir)
+        #expect(one.status == 0, "\(one.stderr)")
+        #expect(try HDF5File.open(dir + "/eps1.h5").read("eps", as: Float.self).values == eps)
+
+        try write("integer.h5") { try $0.write("t", [Int64](repeating: 5, count: count), shape: [count]) }
+        let integer = try BinaryRunner.run(["predict", "--checkpoint", checkpoint, "--input", "integer.h5", "--out", "e2.h5"], in: dir)
+        #expect(integer.status != 0 && integer.stderr.contains("/t is int64") && integer.stderr.contains("[0, 1]"), "\(integer.stderr)")
+        try write("late.h5") { try $0.write("t", times.map { $0 + 0.5 }, shape: [count]) }
+        let late = try BinaryRunner.run(["predict", "--checkpoint", checkpoint, "--input", "late.h5", "--out", "e3.h5"], in: dir)
+        #expect(late.status != 0 && late.stderr.contains("outside the continuous-cosine schedule's times 0…1"), "\(late.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/e2.h5") && !FileManager.default.fileExists(atPath: dir + "/e3.h5"))
     }
 
     /// The per-channel statistics: bit-identical on one rank and on two, and the direct computation's.

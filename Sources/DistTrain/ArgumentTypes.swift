@@ -26,8 +26,8 @@ extension ModelArchitecture: ExpressibleByArgument {
 struct SamplerOptions: ParsableArguments {
     enum Kind: String, ExpressibleByArgument, CaseIterable { case ddpm, ddim }
 
-    @Option(help: "Sampler: ddpm (all T steps, ancestral) or ddim.")
-    var sampler: Kind = TrainingConfiguration.defaults.sampler
+    @Option(help: "Sampler: ddpm (all T steps, ancestral) or ddim (the default; train: a --recipe's).")
+    var sampler: Kind?
     @Option(help: "DDIM steps (at most the schedule's T: more visit every timestep once).")
     var samplerSteps: Int = TrainingConfiguration.defaults.samplerSteps
     @Option(help: "DDIM η (0: deterministic).")
@@ -46,7 +46,8 @@ struct SamplerOptions: ParsableArguments {
 
     /// The sampler asked for; a DDPM variance not given is `runVariance` (the checkpoint's run's).
     func method(runVariance: DiffusionSampler.DDPMVariance) -> DiffusionSampler.Method {
-        sampler == .ddpm ? .ddpm(variance: ddpmVariance ?? runVariance) : .ddim(steps: samplerSteps, eta: eta)
+        (sampler ?? TrainingConfiguration.defaults.sampler) == .ddpm
+            ? .ddpm(variance: ddpmVariance ?? runVariance) : .ddim(steps: samplerSteps, eta: eta)
     }
 }
 

@@ -25,8 +25,8 @@ struct TrainCommand: ParsableCommand {
     var batchSize: Int?
     @Option(parsing: .unconditional, help: "Optimizer steps of the run.")
     var steps: Int?
-    @Option(parsing: .unconditional, help: "Epochs of the run (used when --steps is not given).")
-    var epochs: Int = 1
+    @Option(parsing: .unconditional, help: "Epochs of the run (used when --steps is not given). Default: 1, or a --recipe's length.")
+    var epochs: Int?
     @Option(name: .customLong("lr"), parsing: .unconditional, help: "Adam's peak learning rate (at step 0 without warm-up); --lr-schedule says how it decays over the run. Default: 0.001.")
     var learningRate: Double?
     @Option(parsing: .unconditional, help: "Steps of linear learning-rate warm-up (multiplies the schedule).")
@@ -55,8 +55,8 @@ struct TrainCommand: ParsableCommand {
     var sampleCount: Int = TrainingConfiguration.defaults.sampleCount
     @OptionGroup(title: "Sampling")
     var sampling: SamplerOptions
-    @Option(parsing: .unconditional, help: "Class-conditional models: the probability with which each image is trained without its label (unconditionally), so that the same network can sample with classifier-free guidance (0.1 in the DeepLearning.AI course; 1 trains an unconditional model).")
-    var labelDropout: Double = TrainingConfiguration.defaults.labelDropout
+    @Option(parsing: .unconditional, help: "Class-conditional models: the probability with which each image is trained without its label (unconditionally), so that the same network can sample with classifier-free guidance (0.1 in the DeepLearning.AI course; 1 trains an unconditional model). Default 0 (--recipe course: 0.1).")
+    var labelDropout: Double?
     @Option(parsing: .unconditional, help: "EMA decay of the weights, e.g. 0.9999 (0: off, the default). Samples use the EMA weights when on.")
     var emaRate: Double?
     @Flag(inversion: .prefixedNo, help: "With --ema-rate: the EMA also averages the BatchNorm running statistics (each rank its own, as the live ones), avg ← d·avg + (1 − d)·stats after every update; samples and evaluations use them with the EMA weights. Stored in the checkpoint (/ema_buffers).")
@@ -117,7 +117,7 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         if let learningRate { guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--lr must be positive, got \(learningRate)") } }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1, got \(checkpointEvery)") }
@@ -135,7 +135,7 @@ struct TrainCommand: ParsableCommand {
         if let timesteps, requested.schedule.isContinuous {
             throw ValidationError("--timesteps \(timesteps): the \(requested.schedule.rawValue) schedule is continuous (t ~ U(0, 1)) and has no timesteps")
         }
-        guard labelDropout >= 0, labelDropout <= 1 else { throw ValidationError("--label-dropout must be in [0, 1], got \(labelDropout)") }
+        if let labelDropout, !(labelDropout >= 0 && labelDropout <= 1) { throw ValidationError("--label-dropout must be in [0, 1], got \(labelDropout)") }
         guard gradClip >= 0 else { throw ValidationError("--grad-clip must not be negative, got \(gradClip)") }
         if let timesteps, !TrainingConfiguration.timestepLimits.contains(timesteps) {
             let limits = TrainingConfiguration.timestepLimits
@@ -156,19 +156,19 @@ struct TrainCommand: ParsableCommand {
     /// (a recipe's own global batch likewise); a resumed run takes its batch from the checkpoint instead
     /// (TrainingRun decides).
     func requestedConfiguration(data path: String, worldSize: Int) -> TrainingConfiguration {
-        let base = recipe?.apply(to: .defaults) ?? .defaults
+        let base = recipe?.apply(to: .defaults, model: model) ?? .defaults
         let batch = batchSize ?? recipe.map { $0.globalBatch / worldSize } ?? 0
         let chosenOptimizer = optimizer ?? base.optimizer
         // Without --weight-decay: the recipe's, or with an explicit --optimizer that differs from it, that
         // optimizer's own default (AdamW 0.01 as PyTorch's; Adam none).
         let decay = weightDecay ?? (chosenOptimizer == base.optimizer ? base.weightDecay : chosenOptimizer == .adamw ? 0.01 : 0)
         return TrainingConfiguration(
-            data: path, model: model ?? base.model, modelOptions: modelSize.options, batchSize: batch, steps: steps ?? 0,
+            data: path, model: model ?? base.model, modelOptions: modelSize.options.given.isEmpty ? base.modelOptions : modelSize.options, batchSize: batch, steps: steps ?? 0,
             learningRate: learningRate ?? base.learningRate,
             warmupSteps: warmup, learningRateSchedule: learningRateSchedule ?? base.learningRateSchedule, seed: seed, outputDirectory: outputDirectory,
-            checkpointEvery: checkpointEvery, keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler,
+            checkpointEvery: checkpointEvery, keepCheckpoints: keep, sampleEvery: sampleEvery, sampleCount: sampleCount, sampler: sampling.sampler ?? base.sampler,
             samplerSteps: sampling.samplerSteps, eta: sampling.eta,
-            ddpmVariance: sampling.ddpmVariance ?? base.ddpmVariance, guidance: sampling.guidance, labelDropout: labelDropout,
+            ddpmVariance: sampling.ddpmVariance ?? base.ddpmVariance, guidance: sampling.guidance, labelDropout: labelDropout ?? base.labelDropout,
             emaRate: emaRate ?? base.emaRate, emaWarmup: emaWarmup, emaBuffers: emaBuffers ?? base.emaBuffers,
             loss: loss ?? base.loss, optimizer: chosenOptimizer, weightDecay: decay, adamEpsilon: adamEpsilon ?? base.adamEpsilon,
             normalizeData: normalizeData ?? base.normalizeData, gradientClip: gradClip, accumulation: accumulate,
@@ -194,7 +194,7 @@ struct TrainCommand: ParsableCommand {
             StopRequest.install()
             CrashPoint.configure(crashAt, isRoot: world.isRoot)
             world.invalidAllreduceAtStep = mpiFaultAt
-            let run = try TrainingRun(configuration, epochs: epochs, communicator: world,
+            let run = try TrainingRun(configuration, epochs: epochs ?? recipe?.epochs ?? 1, communicator: world,
                                       resume: ResumeRequest(enabled: resume, requireCheckpoint: requireCheckpoint, explicitData: data != nil,
                                                             explicitModel: model != nil,
                                                             explicitModelOptions: !modelSize.options.given.isEmpty, allowOtherData: allowOtherData))

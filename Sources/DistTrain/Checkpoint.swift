@@ -14,7 +14,8 @@ import Tensor
 ///   /state/step, /state/learning_rate
 ///   /ranks/rng [W, 3]                      every rank's Philox (seed, stream, counter)
 ///   /ranks/data [W, 2]                     every rank's data position (epoch, cursor)
-///   /ranks/buffers [W, n]                  every rank's BatchNorm running statistics (/model holds their mean)
+///   /ranks/buffers [W, n]                  every rank's BatchNorm running statistics (/model holds their mean);
+///                                          not for a model whose buffers are all frozen (MyUNet's table)
 ///   /ranks/ema_buffers [W, n]              every rank's EMA of them (--ema-buffers; /ema_buffers holds their mean)
 ///   attributes: format, format_version, model, sample_shape, configuration (JSON), created, the data
 ///   trained on (data_path, data_count, data_sample_shape, data_dtype, data_fingerprint; from version 2)
@@ -69,7 +70,7 @@ enum Checkpoint {
             try file.write("state/learning_rate", [c.learningRate], shape: [])
             try file.write("ranks/rng", c.ranks.flatMap(\.rngRow), shape: [c.ranks.count, RankState.rngColumns], checksum: true)
             try file.write("ranks/data", c.ranks.flatMap(\.dataRow), shape: [c.ranks.count, RankState.dataColumns], checksum: true)
-            if model.buffers.count > 0 {
+            if model.buffers.count > model.bufferTable.frozenCount {   // a frozen table is the same on every rank: /model has it
                 try file.write("ranks/buffers", UnsafeBufferPointer(start: rankBuffers.pointer, count: rankBuffers.count),
                                shape: [rankBuffers.count / model.buffers.count, model.buffers.count], checksum: true)
             }

@@ -45,15 +45,7 @@ import Tensor
         let features = Int(try #require(file.attribute("n_feat", on: group)))!
         let model = ContextUnet(ContextUnetConfiguration(inChannels: x[1], size: x[2], features: features, contextFeatures: c[1]),
                                 batchCapacity: x[0])
-        for e in model.parameterTable.entries {
-            let (values, shape) = try file.read("\(group)/params/\(e.name)", as: Float.self)
-            #expect(shape == e.shape, "\(e.name)")
-            (model.parameters.pointer + e.offset).update(from: values, count: e.count)
-        }
-        for e in model.bufferTable.entries {
-            let values = try file.read("\(group)/buffers/\(e.name)", as: Float.self).values
-            (model.buffers.pointer + e.offset).update(from: values, count: e.count)
-        }
+        try GoldenModelGroup(file: file, name: group).load(into: model)
         return model
     }
 

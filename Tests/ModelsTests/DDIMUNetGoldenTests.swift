@@ -15,6 +15,8 @@ import Tensor
     static let group = "ddim_unet"
     static let algorithms: [ConvolutionChoice] = [.im2col, .winogradF2, .winogradF4, .auto]
 
+    var golden: GoldenModelGroup { GoldenModelGroup(file: file, name: Self.group) }
+
     init() throws {
         file = try Golden.open("zoo-models.h5")
         x = try file.read("\(Self.group)/x", as: Float.self).values
@@ -32,15 +34,7 @@ import Tensor
         #expect(widths == [8, 16, 24, 32] && depth == 2 && height == 16 && inChannels == 1)
         let model = ModelArchitecture.ddimUNet.build([inChannels, height, height], 3, options: ModelOptions(channels: widths, blockDepth: depth),
                                                      convolutions: convolutions) as! DDIMUNet
-        for e in model.parameterTable.entries {
-            let (values, shape) = try file.read("\(g)/params/\(e.name)", as: Float.self)
-            #expect(shape == e.shape, "\(e.name)")
-            (model.parameters.pointer + e.offset).update(from: values, count: e.count)
-        }
-        for e in model.bufferTable.entries {
-            let values = try file.read("\(g)/buffers/\(e.name)", as: Float.self).values
-            (model.buffers.pointer + e.offset).update(from: values, count: e.count)
-        }
+        try golden.load(into: model)
         return model
     }
 
@@ -68,10 +62,7 @@ import Tensor
     @Test func namesShapesAndCountsMatchPyTorchStateDict() throws {
         let model = try loadedModel()
         let g = Self.group
-        #expect(Set(model.parameterTable.entries.map(\.name)) == Set(try file.members(of: "\(g)/params")))
-        #expect(Set(model.bufferTable.entries.map(\.name)) == Set(try file.members(of: "\(g)/buffers")))
-        #expect(file.attribute("parameter_count", on: g) == String(model.parameterTable.totalCount))
-        #expect(file.attribute("buffer_count", on: g) == String(model.bufferTable.totalCount))
+        try golden.expectSameStateDict(as: model)
         #expect(file.attribute("batchnorm_layers", on: g) == String(DDIMUNetTests.batchNormCount(model)))
         #expect(noiseVariance == [0.0975, 0.5, 0.9996])
     }
@@ -88,12 +79,11 @@ import Tensor
         #expect(outputError < 5e-5, "\(convolutions): train-mode output off by \(outputError) of its largest value")
         var worst: Float = 0, worstName = ""
         for e in model.parameterTable.entries {
-            let golden = try file.read("\(Self.group)/grads/\(e.name)", as: Float.self).values
-            let ours = Array(UnsafeBufferPointer(start: model.gradients.pointer + e.offset, count: e.count))
-            let scale = golden.map { abs($0) }.max()!
+            let expected = try golden.gradient(e.name), ours = entryValues(model.gradients, e)
+            let scale = expected.map { abs($0) }.max()!
             // (No gradient here is a true 0: every convolution's output reaches the next norm with a residual beside it.)
             #expect(scale > 1e-3, "\(e.name): PyTorch's gradient is \(scale) at most")
-            let err = zip(ours, golden).map { abs($0 - $1) }.max()! / scale
+            let err = zip(ours, expected).map { abs($0 - $1) }.max()! / scale
             if err > worst { (worst, worstName) = (err, e.name) }
             #expect(err < 1e-4, "\(convolutions): gradient of \(e.name): max error \(err) relative to its largest entry")
         }
@@ -107,7 +97,7 @@ import Tensor
         for e in model.bufferTable.entries {
             let before = try file.read("\(Self.group)/buffers/\(e.name)", as: Float.self).values
             let expected = try file.read("\(Self.group)/buffers_after/\(e.name)", as: Float.self).values
-            let ours = Array(UnsafeBufferPointer(start: model.buffers.pointer + e.offset, count: e.count))
+            let ours = entryValues(model.buffers, e)
             // why against the change: momentum 0.01 moves a statistic by 1% of the batch's, so a relative
             // error of the whole value would hide a wrong momentum or variance; the change is what is computed.
             let change = zip(expected, before).map { abs($0 - $1) }.max()!

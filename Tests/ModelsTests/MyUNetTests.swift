@@ -24,13 +24,7 @@ import Tensor
     /// The model with PyTorch's parameters and table, for batches up to `capacity`.
     func loadedModel(capacity: Int = 3) throws -> MyUNet {
         let model = ModelArchitecture.myUNet.build([1, 28, 28], capacity) as! MyUNet
-        for (group, table, buffer) in [("params", model.parameterTable, model.parameters), ("frozen", model.bufferTable, model.buffers)] {
-            for e in table.entries {
-                let (values, shape) = try file.read("\(Self.group)/\(group)/\(e.name)", as: Float.self)
-                #expect(shape == e.shape, "\(e.name)")
-                (buffer.pointer + e.offset).update(from: values, count: e.count)
-            }
-        }
+        try GoldenModelGroup(file: file, name: Self.group, buffersGroup: "frozen").load(into: model)
         return model
     }
 

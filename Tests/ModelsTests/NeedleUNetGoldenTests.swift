@@ -14,6 +14,8 @@ import Tensor
     static let group = "needle_unet"
     static let algorithms: [ConvolutionChoice] = [.im2col, .winogradF2, .winogradF4]
 
+    var golden: GoldenModelGroup { GoldenModelGroup(file: file, name: Self.group) }
+
     init() throws {
         file = try Golden.open("zoo-models.h5")
         x = try file.read("\(Self.group)/x", as: Float.self).values
@@ -31,15 +33,7 @@ import Tensor
         #expect(channels == [8, 16, 32] && timeDimension == 16 && height == 16 && inChannels == 3)
         let model = ModelArchitecture.needleUNet.build([inChannels, height, height], 3, options: ModelOptions(channels: channels, timeDimension: timeDimension),
                                                        convolutions: convolutions) as! NeedleUNet
-        for e in model.parameterTable.entries {
-            let (values, shape) = try file.read("\(g)/params/\(e.name)", as: Float.self)
-            #expect(shape == e.shape, "\(e.name)")
-            (model.parameters.pointer + e.offset).update(from: values, count: e.count)
-        }
-        for e in model.bufferTable.entries {
-            let values = try file.read("\(g)/buffers/\(e.name)", as: Float.self).values
-            (model.buffers.pointer + e.offset).update(from: values, count: e.count)
-        }
+        try golden.load(into: model)
         return model
     }
 
@@ -55,10 +49,7 @@ import Tensor
     @Test func namesShapesAndCountsMatchPyTorchStateDict() throws {
         let model = try loadedModel()
         let g = Self.group
-        #expect(Set(model.parameterTable.entries.map(\.name)) == Set(try file.members(of: "\(g)/params")))
-        #expect(Set(model.bufferTable.entries.map(\.name)) == Set(try file.members(of: "\(g)/buffers")))
-        #expect(file.attribute("parameter_count", on: g) == String(model.parameterTable.totalCount))
-        #expect(file.attribute("buffer_count", on: g) == String(model.bufferTable.totalCount))
+        try golden.expectSameStateDict(as: model)
         #expect(file.attribute("batchnorm_layers", on: g) == String(NeedleUNetTests.batchNormCount(model)))
     }
 
@@ -75,12 +66,11 @@ import Tensor
         #expect(outputError < 5e-5, "\(convolutions): train-mode output off by \(outputError) of its largest value")
         var worst: Float = 0, worstName = ""
         for e in model.parameterTable.entries {
-            let golden = try file.read("\(Self.group)/grads/\(e.name)", as: Float.self).values
-            let ours = Array(UnsafeBufferPointer(start: model.gradients.pointer + e.offset, count: e.count))
-            let scale = golden.map { abs($0) }.max()!
+            let expected = try golden.gradient(e.name), ours = entryValues(model.gradients, e)
+            let scale = expected.map { abs($0) }.max()!
             // (No gradient here is a true 0: each convolution's bias reaches its BatchNorm through a ReLU.)
             #expect(scale > 1e-3, "\(e.name): PyTorch's gradient is \(scale) at most")
-            let err = zip(ours, golden).map { abs($0 - $1) }.max()! / scale
+            let err = zip(ours, expected).map { abs($0 - $1) }.max()! / scale
             if err > worst { (worst, worstName) = (err, e.name) }
             #expect(err < 1e-4, "\(convolutions): gradient of \(e.name): max error \(err) relative to its largest entry")
         }
@@ -93,7 +83,7 @@ import Tensor
         _ = trainStep(model)
         for e in model.bufferTable.entries {
             let expected = try file.read("\(Self.group)/buffers_after/\(e.name)", as: Float.self).values
-            let ours = Array(UnsafeBufferPointer(start: model.buffers.pointer + e.offset, count: e.count))
+            let ours = entryValues(model.buffers, e)
             #expect(maxRelativeError(ours, expected) < 1e-4, "\(convolutions): \(e.name)")
         }
         model.training = false

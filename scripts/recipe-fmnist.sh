@@ -4,8 +4,9 @@
 # with checkpoints, sample grids, metrics, report.html, and eval.json (the final evaluation).
 #   scripts/recipe-fmnist.sh [extra train options]
 # Why these settings (measured, see README "Recipes"): a short run wants a larger learning rate that
-# decays to 0 (cosine, short warm-up), and an EMA whose decay ramps up (--ema-warmup) so that the
-# average is of recent weights; DDIM 25 steps while training (cheap), 50 for the final evaluation.
+# decays to 0 (cosine, short warm-up); no EMA (in a run this short even a warm-up EMA only lags the
+# live weights: FID 39.7 against 35.1); stochastic DDIM (η 1: FID 35.1 and every class ≥ 5 %, where
+# η 0 gave 45.3 and sneakers 3.5 %), 25 steps while training (cheap), 50 for the final evaluation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --fashion-mnist
@@ -27,14 +28,14 @@ started=$(date +%s)
 status=0
 timeout -s USR1 34m mpirun -np 2 "$binary" train --model cnn --data data/fashion-mnist-32.h5 --out "$out" \
   --steps "$steps" --batch-size 32 --lr 2e-3 --lr-schedule cosine --warmup 100 --grad-clip 1 \
-  --ema-rate 0.9995 --ema-warmup --sampler ddim --sampler-steps 25 \
+  --sampler ddim --sampler-steps 25 --eta 1 \
   --eval-every "$quarter" --eval-count 250 --eval-features "$features" \
   --sample-every $(( 2 * quarter )) --sample-count 64 --checkpoint-every "$quarter" --log-every 50 "$@" || status=$?
 echo "recipe: training took $(( $(date +%s) - started )) s (exit status $status)"
 [ "$status" -eq 0 ] || [ "$status" -eq 75 ] || exit "$status"
 checkpoint=$(ls "$out"/ckpt-*.h5 | tail -1)
-mpirun -np 2 "$binary" evaluate --features "$features" --checkpoint "$checkpoint" --count 1000 --sampler ddim --sampler-steps 50 \
+mpirun -np 2 "$binary" evaluate --features "$features" --checkpoint "$checkpoint" --count 1000 --sampler ddim --sampler-steps 50 --eta 1 \
   | tee "$out/evaluate.log"
 tail -1 "$out/evaluate.log" > "$out/eval.json"
-"$binary" sample --checkpoint "$checkpoint" --count 100 --sampler ddim --sampler-steps 50 --out "$out/final-samples.png" --seed 1
+"$binary" sample --checkpoint "$checkpoint" --count 100 --sampler ddim --sampler-steps 50 --eta 1 --out "$out/final-samples.png" --seed 1
 "$binary" report "$out"

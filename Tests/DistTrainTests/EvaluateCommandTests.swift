@@ -49,6 +49,29 @@ import Testing
         #expect(cache.count == 1 && cache[0].hasSuffix("-120.h5"), "\(cache)")
     }
 
+    /// The keras.io recipe's route through `evaluate`: the DDIM U-Net on the continuous schedule, trained on
+    /// normalised data, sampled with its DDIM (returning x̂0) and de-normalised, spread over the ranks.
+    @Test func aContinuousRecipeCheckpointEvaluatesTheSameOnOneRankAndTwo() throws {
+        let dir = try Self.prepared("evaluate-ddim-keras")
+        let t = try BinaryRunner.run(["train", "--recipe", "ddim-keras", "--model", "ddim-unet", "--channels", "8,16", "--block-depth", "1",
+                                      "--data", "labelled.h5", "--batch-size", "8", "--steps", "4", "--sample-count", "0", "--out", "run"],
+                                     in: dir, timeout: 120)
+        #expect(t.status == 0, "\(t.stderr)")
+        let arguments = ["evaluate", "--features", "fn/net.h5", "--checkpoint", "run/ckpt-00000004.h5", "--count", "24", "--no-ema",
+                         "--batch-size", "4", "--sampler-steps", "5", "--seed", "9", "--kid-subset-size", "10"]
+        let one = try BinaryRunner.run(arguments, in: dir, timeout: 120)
+        #expect(one.status == 0, "\(one.stderr)")
+        let two = try BinaryRunner.mpirun(2, arguments, in: dir, timeout: 120)
+        #expect(two.status == 0, "\(two.stderr)")
+        let a = try Self.lastJSON(one.stdout), b = try Self.lastJSON(two.stdout)
+        for key in ["fid", "kid", "class_entropy"] {
+            let x = try #require(a[key] as? Double), y = try #require(b[key] as? Double)
+            #expect(x == y && x.isFinite, "\(key): \(x) on one rank, \(y) on two")
+        }
+        let eta = try BinaryRunner.run(arguments + ["--eta", "1"], in: dir)
+        #expect(eta.status != 0 && eta.stderr.contains("deterministic"), "\(eta.stderr)")
+    }
+
     @Test func realImagesScoreCloseAndNoiseFar() throws {
         let dir = try Self.prepared("evaluate-real")
         // Images of the same distribution (the training images themselves) against pure noise.

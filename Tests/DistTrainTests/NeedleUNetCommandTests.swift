@@ -32,16 +32,9 @@ import Testing
         try Self.writeImages(dir + "/images.h5", count: 16)
         let common = ["train", "--model", "needle-unet", "--channels", "8,16", "--time-dim", "8", "--data", "images.h5",
                       "--batch-size", "4", "--steps", "4", "--checkpoint-every", "2", "--sample-count", "0", "--ema-rate", "0.9", "--seed", "5"]
-        let straight = try BinaryRunner.mpirun(2, common + ["--out", "straight"], in: dir, timeout: 240)
-        #expect(straight.status == 0 && !straight.timedOut, "\(straight.stderr)")
+        let (straight, _) = try CheckpointComparison.straightAndResumed(common, in: dir)
         // 72 + 224 + downs.0 3,696 + ups.0 4,032 + 27: the counts of 8,16 at d 8 on three channels.
         #expect(straight.stdout.contains("training NeedleUNet (8,051 parameters)"), "\(straight.stdout)")
-        let first = try BinaryRunner.mpirun(2, common + ["--out", "resumed", "--halt-after", "2"], in: dir, timeout: 240)
-        #expect(first.status == 0 && !first.timedOut, "\(first.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: dir + "/resumed/ckpt-00000004.h5"))
-        let second = try BinaryRunner.mpirun(2, common + ["--out", "resumed", "--resume"], in: dir, timeout: 240)
-        #expect(second.status == 0 && !second.timedOut, "\(second.stderr)")
-        #expect(second.stdout.contains("resumed from") && second.stdout.contains("at step 2"), "\(second.stdout)")
 
         let checkpoint = dir + "/straight/ckpt-00000004.h5"
         let (differing, compared) = try CheckpointComparison.differingArrays(

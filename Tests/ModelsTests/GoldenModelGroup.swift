@@ -33,6 +33,22 @@ struct GoldenModelGroup {
 
     /// PyTorch's gradient of parameter `entry`.
     func gradient(_ entry: String) throws -> [Float] { try file.read("\(name)/grads/\(entry)", as: Float.self).values }
+
+    /// Every parameter's gradient in `model` against PyTorch's, relative to that tensor's largest golden
+    /// entry: each within `bound`, and none a true 0 (largest entry above 1e-3) for models where no gradient
+    /// is. Returns the worst error and its tensor, for the report.
+    func expectGradientsMatch(_ model: TrainableModel, bound: Float, label: String) throws -> (error: Float, name: String) {
+        var worst: (error: Float, name: String) = (0, "")
+        for e in model.parameterTable.entries {
+            let expected = try gradient(e.name), ours = entryValues(model.gradients, e)
+            let scale = expected.map { abs($0) }.max()!
+            #expect(scale > 1e-3, "\(e.name): PyTorch's gradient is \(scale) at most")
+            let err = zip(ours, expected).map { abs($0 - $1) }.max()! / scale
+            if err > worst.error { worst = (err, e.name) }
+            #expect(err < bound, "\(label): gradient of \(e.name): max error \(err) relative to its largest entry")
+        }
+        return worst
+    }
 }
 
 /// The values of one table entry in a model's flat buffer.

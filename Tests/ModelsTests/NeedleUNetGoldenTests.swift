@@ -64,17 +64,9 @@ import Tensor
         let outputError = maxAbsoluteError(y, expected) / expected.map { abs($0) }.max()!
         report("needle U-Net golden, \(convolutions): train-mode output \(outputError) of its largest value")
         #expect(outputError < 5e-5, "\(convolutions): train-mode output off by \(outputError) of its largest value")
-        var worst: Float = 0, worstName = ""
-        for e in model.parameterTable.entries {
-            let expected = try golden.gradient(e.name), ours = entryValues(model.gradients, e)
-            let scale = expected.map { abs($0) }.max()!
-            // (No gradient here is a true 0: each convolution's bias reaches its BatchNorm through a ReLU.)
-            #expect(scale > 1e-3, "\(e.name): PyTorch's gradient is \(scale) at most")
-            let err = zip(ours, expected).map { abs($0 - $1) }.max()! / scale
-            if err > worst { (worst, worstName) = (err, e.name) }
-            #expect(err < 1e-4, "\(convolutions): gradient of \(e.name): max error \(err) relative to its largest entry")
-        }
-        report("needle U-Net golden, \(convolutions): gradients within \(worst) of each tensor's largest entry (worst \(worstName))")
+        // (No gradient here is a true 0: each convolution's bias reaches its BatchNorm through a ReLU.)
+        let worst = try golden.expectGradientsMatch(model, bound: 1e-4, label: "\(convolutions)")
+        report("needle U-Net golden, \(convolutions): gradients within \(worst.error) of each tensor's largest entry (worst \(worst.name))")
     }
 
     @Test(arguments: algorithms)
